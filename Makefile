@@ -1,0 +1,31 @@
+# Every target that needs Python creates .venv and installs the project on first use,
+# and reinstalls when pyproject.toml changes.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTHON ?= python3
+
+.PHONY: test lint format demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 --nbmake tests notebooks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+demo: $(STAMP)
+	$(PY) -m experiments.main --config=experiments/configs/default.py --workdir=workdirs/demo
+
+clean:
+	rm -rf $(VENV) workdirs

@@ -1,0 +1,23 @@
+"""vbounds: variational bounds and their gradient estimators, in JAX.
+
+The core (this namespace, ``vb.mi`` and ``vb.diffusion``) imports jax and distrax only.
+Models, objectives and training live in ``vbounds.models``, ``vbounds.objectives`` and
+``vbounds.training`` and are imported explicitly.
+"""
+
+from vbounds.bounds import elbo
+from vbounds.bounds import iwae
+from vbounds.bounds import kl_divergence
+from vbounds.bounds import renyi
+from vbounds.bounds import vod
+from vbounds.bounds import vr_max
+from vbounds.bounds import weighted_elbo
+from vbounds.estimators import Estimate
+from vbounds.estimators import estimate
+from vbounds.estimators import rws_wake_phi
+from vbounds.evaluation import effective_sample_size
+from vbounds.evaluation import gradient_snr
+from vbounds.evaluation import log_likelihood
+from vbounds.evaluation import pareto_k_hat
+
+__version__ = "0.1.0"
