@@ -77,7 +77,9 @@ def leave_one_out_logsumexp(a: jax.Array, axis: int) -> jax.Array:
     can be ~0), which is recomputed exactly with that entry masked.
     """
     total = jax.nn.logsumexp(a, axis=axis, keepdims=True)
-    index = jnp.arange(a.shape[axis]).reshape([-1 if d == axis % a.ndim else 1 for d in range(a.ndim)])
+    index = jnp.arange(a.shape[axis]).reshape(
+        [-1 if d == axis % a.ndim else 1 for d in range(a.ndim)]
+    )
     is_top = index == jnp.argmax(a, axis=axis, keepdims=True)
     without_top = jax.nn.logsumexp(jnp.where(is_top, -jnp.inf, a), axis=axis, keepdims=True)
     # Off the top entry a_k - L <= -log 2; the dummy value keeps the unused branch (and its
