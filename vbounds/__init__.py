@@ -5,6 +5,7 @@ Models, objectives and training live in ``vbounds.models``, ``vbounds.objectives
 ``vbounds.training`` and are imported explicitly.
 """
 
+from vbounds import diffusion
 from vbounds.bounds import elbo
 from vbounds.bounds import iwae
 from vbounds.bounds import kl_divergence
