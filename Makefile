@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: test lint format demo bench clean
+.PHONY: test lint format demo bench bench-quick clean
+BENCH_STAMP := $(VENV)/.installed-bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,16 @@ format: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m experiments.main --config=experiments/configs/default.py --workdir=workdirs/demo
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run
+
+bench-quick: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) workdirs

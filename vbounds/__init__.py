@@ -6,6 +6,7 @@ Models, objectives and training live in ``vbounds.models``, ``vbounds.objectives
 """
 
 from vbounds import diffusion
+from vbounds import mi
 from vbounds.bounds import elbo
 from vbounds.bounds import iwae
 from vbounds.bounds import kl_divergence

@@ -101,7 +101,12 @@ def effective_sample_size(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Arr
     """
     arr = as_float_array(log_w, "log_w", min_ndim=1)
     ax = normalize_axis(axis, arr.ndim)
-    return jnp.exp(2.0 * jax.nn.logsumexp(arr, axis=ax) - jax.nn.logsumexp(2.0 * arr, axis=ax))
+    # Centre first: at magnitudes ~1e4 the two log-sum-exps would each carry an absolute
+    # float32 rounding error of ~1e-3 that does not cancel.
+    centred = arr - jax.lax.stop_gradient(jnp.max(arr, axis=ax, keepdims=True))
+    return jnp.exp(
+        2.0 * jax.nn.logsumexp(centred, axis=ax) - jax.nn.logsumexp(2.0 * centred, axis=ax)
+    )
 
 
 def _pareto_k_hat_1d(log_w: jax.Array) -> jax.Array:
