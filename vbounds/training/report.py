@@ -100,3 +100,20 @@ def format_table(results: Mapping[str, float], *, keys: Iterable[str] = TEST_MET
         if k in results
     ]
     return "\n".join(lines)
+
+
+def plot_grouped(grouped, keys, path: str) -> None:
+    """Plots each grouped sweep point's test metrics with standard-error bars."""
+    labels = [", ".join(f"{k.split('.')[-1]}={row[k]}" for k in keys) or "all" for row in grouped]
+    metrics = [m for m in ("test_log_likelihood", "test_bound") if m in grouped[0]]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        means = [row[metric] for row in grouped]
+        errors = [row.get(f"{metric}_se", 0.0) for row in grouped]
+        errors = [0.0 if e != e else e for e in errors]  # nan (one seed) draws no bar
+        ax.errorbar(range(len(grouped)), means, yerr=errors, fmt="o", capsize=4)
+        ax.set_xticks(range(len(grouped)), labels, rotation=30, ha="right")
+        ax.set_ylabel(f"{metric} (nats)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
