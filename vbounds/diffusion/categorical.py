@@ -189,15 +189,19 @@ def cumulative_transitions(transitions: ArrayLike) -> Array:
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
     """
-    transitions = _transitions(transitions)
-    v = transitions.shape[-1]
+    return _cumulative(_transitions(transitions))
 
-    def step(carry, q):
-        nxt = jnp.matmul(carry, q, precision=_HIGHEST)
-        return nxt, nxt
 
-    _, qbar = jax.lax.scan(step, jnp.eye(v, dtype=transitions.dtype), transitions)
-    return qbar
+def _product_step(carry, q):
+    nxt = jnp.matmul(carry, q, precision=_HIGHEST)
+    return nxt, nxt
+
+
+@jax.jit
+def _cumulative(transitions):
+    # Jitted at module level so that eager calls reuse one compilation per shape.
+    eye = jnp.eye(transitions.shape[-1], dtype=transitions.dtype)
+    return jax.lax.scan(_product_step, eye, transitions)[1]
 
 
 def _transitions(transitions) -> Array:
