@@ -65,7 +65,7 @@ def run(quick: bool = False) -> dict:
 
         return go
 
-    for name, f in fns.items():  # compile on one batch; the passes below are all warm
+    for f in fns.values():  # compile on one batch; the passes below are all warm
         jax.block_until_ready(f(params, batches[0], key))
     timings = common.interleaved(
         {name: pass_over_test_set(name) for name in fns}, repeats=3, warmup=0
