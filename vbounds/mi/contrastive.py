@@ -239,7 +239,10 @@ def smile(scores: ArrayLike, clip: float) -> Array:
         I_{SMILE} = \\operatorname{mean}_i s_{ii}
             - \\log \\operatorname{mean}_{i \\ne j} e^{\\operatorname{clip}(s_{ij}, -\\tau, \\tau)}
 
-    Clipping bounds the variance of the partition estimate at the price of a bias.
+    Clipping bounds the variance of the partition estimate at the price of a bias. As a
+    training objective the clipped value is unbounded above (the marginal term is capped
+    at ``tau``); Song & Ermon train the critic with the JS gradient and report this value:
+    ``js(s) + stop_gradient(smile(s, clip) - js(s))``.
 
     Args:
       scores: ``[N, N]`` critic values, ``scores[i, j] = f(x_i, y_j)``.
