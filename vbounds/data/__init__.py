@@ -3,7 +3,7 @@
 from vbounds.data.dataset import Dataset, batch_indices, binarize, binarize_fixed
 from vbounds.data.digits import load_digits
 from vbounds.data.files import load_mnist, load_npz, read_idx
-from vbounds.data.synthetic import load_linear_gaussian
+from vbounds.data.synthetic import linear_gaussian_parameters, load_linear_gaussian
 
 _NEEDS_PATH = ("mnist", "fashion_mnist", "npz")
 DATASETS = ("digits", "linear_gaussian", *_NEEDS_PATH)
@@ -43,6 +43,7 @@ __all__ = [
     "binarize",
     "binarize_fixed",
     "load_dataset",
+    "linear_gaussian_parameters",
     "load_digits",
     "load_linear_gaussian",
     "load_mnist",

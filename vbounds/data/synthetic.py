@@ -6,6 +6,24 @@ from scipy.stats import multivariate_normal
 from vbounds.data.dataset import Dataset
 
 
+def linear_gaussian_parameters(
+    *, seed: int = 0, data_dim: int = 8, latent_dim: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """The generating ``(W, b)`` of :func:`load_linear_gaussian` for the same arguments.
+
+    Args:
+      seed: the data set's seed.
+      data_dim: dimension of ``x``.
+      latent_dim: dimension of ``z``.
+
+    Returns:
+      ``W`` of shape ``[data_dim, latent_dim]`` and ``b`` of shape ``[data_dim]``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x16]))
+    weights = rng.normal(size=(data_dim, latent_dim)) / np.sqrt(latent_dim)
+    return weights, rng.normal(size=data_dim)
+
+
 def load_linear_gaussian(
     *,
     seed: int = 0,
@@ -42,9 +60,10 @@ def load_linear_gaussian(
     ):
         if value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value}")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x16]))
-    weights = rng.normal(size=(data_dim, latent_dim)) / np.sqrt(latent_dim)
-    offset = rng.normal(size=data_dim)
+    weights, offset = linear_gaussian_parameters(
+        seed=seed, data_dim=data_dim, latent_dim=latent_dim
+    )
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x17]))
     n = num_train + num_test
     z = rng.normal(size=(n, latent_dim))
     x = (z @ weights.T + offset + noise_scale * rng.normal(size=(n, data_dim))).astype(np.float32)
