@@ -78,7 +78,7 @@ def expected_diffusion(gamma_fn, *, num_steps=None, t_max=1.0):
         ts, ws = gl_nodes(0.0, t_max)
         ws = ws / t_max
     else:
-        ts = t_max * np.arange(1, num_steps + 1) / num_steps
+        ts = t_max * (np.arange(1, num_steps + 1) - 0.5) / num_steps  # midpoints select step i
         ws = np.full(num_steps, 1.0 / num_steps)
 
     @jax.jit

@@ -191,7 +191,9 @@ def diffusion_loss(
 
     whose expectation over ``t ~ U(0, t_max)`` and ``eps`` is the diffusion term. Discrete
     time with ``T = num_steps`` steps on ``[0, t_max]``: ``t`` is moved to the grid point
-    ``t_i = t_max ceil(t T / t_max) / T`` (so ``t ~ U(0, t_max)`` gives ``i ~ U{1..T}``) and
+    ``t_i = t_max ceil(t T / t_max) / T`` (so ``t ~ U(0, t_max)`` gives ``i ~ U{1..T}``; to
+    select step ``i`` pass the midpoint ``t = t_max (i - 1/2) / T``, since a grid point itself
+    may round to the next step in float32) and
 
     .. math:: L = \\tfrac12 T\\, \\mathrm{expm1}(\\gamma_{t_i} - \\gamma_{s})
        ||\\epsilon - \\hat\\epsilon(z_{t_i}, t_i)||^2, \\quad s = t_i - t_{max} / T.
