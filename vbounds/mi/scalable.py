@@ -8,8 +8,9 @@ is rematerialised, so the backward pass also stays at ``O(chunk_size * N)`` memo
 
 Inside ``jax.shard_map`` with the batch sharded on ``axis_name``, ``y`` (and the
 per-pair baseline and conditions) is all-gathered, each device scores its own rows
-against the global batch, and the per-row statistics are all-gathered: negatives span
-the global batch and every device returns the single-device value of the whole batch.
+against the global batch, and the per-row statistics are assembled across devices (a
+``psum`` of disjoint slices): negatives span the global batch and every device returns
+the single-device value of the whole batch, replicated.
 """
 
 from __future__ import annotations
