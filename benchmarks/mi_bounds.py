@@ -71,7 +71,7 @@ def run(quick: bool = False) -> dict:
                     name: functools.partial(_call_blocking, f, params, x, y)
                     for name, f in jitted.items()
                 },
-                repeats=3 if quick else 5,
+                repeats=3,
                 warmup=0,
             )
             dense_t = timings["dense"]["median_s"]
