@@ -123,36 +123,54 @@ def test_categorical_kl_known_values():
     assert np.all(np.isfinite(grad))
 
 
-@pytest.mark.parametrize("kind", ["uniform", "absorbing", "gaussian"])
-def test_transition_matrices(kind):
-    _, trans, prior = noise(kind, 6)
-    trans = np.asarray(trans, np.float64)
-    np.testing.assert_allclose(trans.sum(-1), 1.0, atol=1e-6)
-    assert np.all(trans >= 0)
-    qbar = np.asarray(jax.jit(vd.cumulative_transitions)(jnp.asarray(trans, jnp.float32)))
-    product = np.eye(4)
-    for t in range(6):
-        product = product @ trans[t]
-        np.testing.assert_allclose(qbar[t], product, atol=1e-6)
-    np.testing.assert_allclose(qbar.sum(-1), 1.0, atol=1e-6)
-    for t in range(6):  # the prior is stationary under every step
-        np.testing.assert_allclose(prior @ trans[t], prior, atol=1e-6)
-    if kind == "absorbing":  # q(x_T | x_0) is the mask exactly
-        np.testing.assert_array_equal(qbar[-1], np.tile(prior, (4, 1)))
+BUILDERS = {
+    "uniform": vd.uniform_transitions,
+    "absorbing": vd.absorbing_transitions,
+    "gaussian": vd.gaussian_transitions,
+}
+PRIORS = {"uniform": np.full(5, 0.2), "absorbing": np.eye(5)[4], "gaussian": np.full(5, 0.2)}
 
 
-def test_constant_step_cumulative_is_the_matrix_power():
-    for build in (vd.uniform_transitions, vd.absorbing_transitions, vd.gaussian_transitions):
-        trans = build(jnp.full((30,), 0.2), 5)
-        qbar = np.asarray(vd.cumulative_transitions(trans), np.float64)
-        one = np.asarray(trans[0], np.float64)
+@jax.jit
+def _built(varying, constant):
+    return {
+        name: (build(varying, 5), build(constant, 5), vd.cumulative_transitions(build(varying, 5)))
+        for name, build in BUILDERS.items()
+    }
+
+
+def test_transition_matrices_under_jit():
+    """Rows sum to one; Q_bar_t is the product (the matrix power for constant steps); the
+    prior is stationary; q(x_T | x_0) reaches it."""
+    varying = jnp.concatenate([jnp.linspace(0.05, 0.5, 29), jnp.ones(1)])
+    constant = jnp.full((30,), 0.2)
+    built = _built(varying, constant)
+    for name, (trans, const, qbar) in built.items():
+        trans, const = np.asarray(trans, np.float64), np.asarray(const, np.float64)
+        np.testing.assert_allclose(trans.sum(-1), 1.0, atol=1e-6)
+        assert np.all(trans >= 0)
+        np.testing.assert_allclose(trans, np.asarray(BUILDERS[name](varying, 5)), atol=1e-7)
+        product = np.eye(5)
+        for t in range(30):
+            product = product @ trans[t]
+            np.testing.assert_allclose(qbar[t], product, atol=1e-5)
+            np.testing.assert_allclose(PRIORS[name] @ trans[t], PRIORS[name], atol=1e-6)
+        qbar_const = np.asarray(vd.cumulative_transitions(const))
         for t in (1, 7, 30):
-            np.testing.assert_allclose(qbar[t - 1], np.linalg.matrix_power(one, t), atol=1e-5)
-    # Many uniform steps converge to the stationary (uniform) distribution.
-    qbar = vd.cumulative_transitions(vd.uniform_transitions(jnp.full((50,), 0.3), 5))
-    np.testing.assert_allclose(qbar[-1], 0.2, atol=1e-6)
-    qbar = vd.cumulative_transitions(vd.gaussian_transitions(jnp.full((200,), 0.5), 5))
-    np.testing.assert_allclose(qbar[-1], 0.2, atol=1e-4)
+            np.testing.assert_allclose(
+                qbar_const[t - 1], np.linalg.matrix_power(const[0], t), atol=1e-5
+            )
+    # With beta_T = 1, q(x_T | x_0) is the stationary distribution itself.
+    np.testing.assert_allclose(
+        built["absorbing"][2][-1], np.tile(PRIORS["absorbing"], (5, 1)), atol=1e-6
+    )
+    np.testing.assert_allclose(built["uniform"][2][-1], 0.2, atol=1e-6)
+    np.testing.assert_allclose(vd.absorbing_betas(4), [0.25, 1 / 3, 0.5, 1.0])
+    np.testing.assert_allclose(
+        jax.jit(lambda: vd.betas_from_alpha(lambda t: 1.0 - t, 4))(),
+        [0.25, 1 / 3, 0.5, 1.0],
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("kind", ["uniform", "gaussian"])
@@ -194,48 +212,46 @@ def test_d3pm_form_exact_for_absorbing_not_for_uniform():
     _, trans, _ = noise("absorbing", 5)
     qbar = vd.cumulative_transitions(trans)
     logits = jax.random.normal(jax.random.key(0), (4, 4)).at[:, 3].set(-jnp.inf)
+
+    @jax.jit
+    def both(t):
+        def at(xt):
+            args = (xt, logits[xt], trans[t - 1], qbar[t - 2])
+            return (
+                vd.reverse_probs(*args),
+                vd.reverse_probs(*args, parameterization="d3pm"),
+            )
+
+        return jax.vmap(at)(jnp.arange(4))
+
     for t in (2, 4):
-        for xt in range(4):
-            a = vd.reverse_probs(xt, logits[xt], trans[t - 1], qbar[t - 2])
-            b = vd.reverse_probs(xt, logits[xt], trans[t - 1], qbar[t - 2], parameterization="d3pm")
-            np.testing.assert_allclose(a, b, atol=1e-6)
+        a, b = both(t)
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-@pytest.mark.parametrize("kind, parameterization", [("uniform", "d3pm"), ("absorbing", "mixture")])
-def test_categorical_vlb_sampled_is_unbiased(kind, parameterization):
-    q0, trans, prior = noise(kind, 8)
+def test_categorical_vlb_sampled_is_unbiased_and_finite_with_inf_logits():
+    """Absorbing noise: exact logits hold -inf (the mask class, impossible x_0)."""
+    q0, trans, prior = noise("absorbing", 8)
     qbar = vd.cumulative_transitions(trans)
-    logits_fn = exact_logits_fn(q0, qbar)
-    expected = 2 * expected_neg_elbo(q0, trans, prior, parameterization)
+    base = exact_logits_fn(q0, qbar)
+    shift = jnp.array([0.3, -0.2, 0.1, 0.0])
+    expected = 2 * expected_neg_elbo(q0, trans, prior, "mixture")
     n = 1 << 13
     x0 = jax.random.categorical(jax.random.key(1), log0(jnp.asarray(q0)), shape=(n, 2))
     keys = jax.random.split(jax.random.key(2), n)
 
-    def one(k, x):
-        return vd.categorical_vlb(
-            k, x, logits_fn, trans, prior, parameterization=parameterization
-        ).total
-
-    vals = np.asarray(jax.jit(jax.vmap(one))(keys, x0))
-    assert np.all(np.isfinite(vals))  # -inf logits never give NaN
-    assert abs(vals.mean() - expected) < 4.5 * vals.std() / np.sqrt(n)
-
-
-def test_inf_logits_give_finite_gradients():
-    q0, trans, prior = noise("absorbing", 6)
-    qbar = vd.cumulative_transitions(trans)
-    base = exact_logits_fn(q0, qbar)
-    shift = jnp.array([0.3, -0.2, 0.1, 0.0])
-
-    def loss(theta, key):
+    def one(theta, k, x):
         def fn(x_t, t):
             return base(x_t, t) + theta * shift
 
-        return vd.categorical_vlb(key, jnp.array([0, 2]), fn, trans, prior).total
+        return vd.categorical_vlb(k, x, fn, trans, prior).total
 
-    keys = jax.random.split(jax.random.key(0), 64)
-    grads = jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0)))(0.0, keys)
-    assert np.all(np.isfinite(np.asarray(grads)))
+    vals, grads = jax.jit(jax.vmap(jax.value_and_grad(one), in_axes=(None, 0, 0)))(0.0, keys, x0)
+    vals, grads = np.asarray(vals), np.asarray(grads)
+    assert np.all(np.isfinite(vals)) and np.all(np.isfinite(grads))  # never NaN
+    assert abs(vals.mean() - expected) < 4.5 * vals.std() / np.sqrt(n)
+    # The exact posterior is optimal: the mean gradient is zero within its standard error.
+    assert abs(grads.mean()) < 4.5 * grads.std() / np.sqrt(n)
 
 
 def test_hybrid_loss_adds_the_auxiliary_cross_entropy():
@@ -258,6 +274,8 @@ def test_hybrid_loss_adds_the_auxiliary_cross_entropy():
 
     base, h0, aux = (np.asarray(a) for a in parts(keys, x0))
     np.testing.assert_allclose(h0, base, rtol=1e-6)
+    d3pm = expected_neg_elbo(q0, trans, prior, "d3pm")  # the sampled bound is unbiased
+    assert abs(base.mean() - d3pm) < 4.5 * base.std() / np.sqrt(n)
     # E[aux] = mean over t in 2..T of the conditional entropy H(x_0 | x_t).
     q = np.asarray(qbar, np.float64)
     cond = []
@@ -385,8 +403,9 @@ def test_udlm_discrete_time_converges_to_continuous():
         trans = vd.uniform_transitions(vd.betas_from_alpha(udlm_alpha, steps), 3)
         value = expected_neg_elbo(Q0_UDLM, trans, np.full(3, 1 / 3), "d3pm")
         errors.append(abs(value - continuous))
-        mixture = expected_neg_elbo(Q0_UDLM, trans, np.full(3, 1 / 3), "mixture")
-        assert mixture == pytest.approx(h, abs=1e-4)
+        if steps == 10:
+            mixture = expected_neg_elbo(Q0_UDLM, trans, np.full(3, 1 / 3), "mixture")
+            assert mixture == pytest.approx(h, abs=1e-4)
     # Convergence is a little slower than 1/T (measured errors 0.24, 0.042, 0.006; the
     # REFERENCE.md example shows the same pattern: 1.031, 1.107, 1.119 -> 1.121).
     assert errors[0] > errors[1] > errors[2]
@@ -401,19 +420,6 @@ def test_udlm_discrete_time_converges_to_continuous():
 
     vals = np.asarray(jax.jit(jax.vmap(one))(keys, x0))
     assert abs(vals.mean() - continuous) < 4.5 * vals.std() / np.sqrt(n)
-
-
-def test_builders_under_jit():
-    betas = jnp.linspace(0.1, 0.4, 5)
-    for build in (vd.uniform_transitions, vd.absorbing_transitions, vd.gaussian_transitions):
-        eager = build(betas, 3)
-        np.testing.assert_allclose(jax.jit(lambda b, f=build: f(b, 3))(betas), eager, atol=1e-7)
-    np.testing.assert_allclose(vd.absorbing_betas(4), [0.25, 1 / 3, 0.5, 1.0])
-    np.testing.assert_allclose(
-        jax.jit(lambda: vd.betas_from_alpha(lambda t: 1.0 - t, 4))(),
-        [0.25, 1 / 3, 0.5, 1.0],
-        rtol=1e-6,
-    )
 
 
 def test_bad_inputs_raise():
