@@ -560,3 +560,23 @@ def test_bad_callables_and_shapes_raise():
         vd.antithetic_times(jax.random.key(0), 5)
     with pytest.raises(ValueError, match="eps"):
         vd.diffusion_loss(x, jnp.ones(2), 0.5, lambda z, t: z, linear)
+
+
+def test_small_helpers_under_jit_match_eager():
+    gamma, dgamma = jnp.array([-3.0, 0.5]), jnp.array([4.0, 4.0])
+    x, key = jnp.array([0.2, -0.1]), jax.random.key(0)
+
+    def helpers():
+        return (
+            vd.min_snr_weighting(gamma, dgamma),
+            vd.sigmoid_weighting(gamma, dgamma),
+            vd.debiased_weighting(gamma, dgamma),
+            vd.bits_per_dim(jnp.array([10.0, 20.0]), 4),
+            vd.gamma_from_alpha_bar(jnp.array([0.9, 0.1])),
+            vd.denoising_loss(key, x, lambda z, t: 0.5 * z, linear, weighting=vd.sigmoid_weighting),
+            vd.categorical_kl(jnp.array([0.2, 0.8]), jnp.array([0.5, 0.5])),
+        )
+
+    for got, want in zip(jax.jit(helpers)(), helpers(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_allclose(vd.gamma_from_alpha_bar(jnp.array([0.5])), 0.0, atol=1e-7)
