@@ -133,7 +133,14 @@ def plot(results: list[dict], path: pathlib.Path) -> None:
     for ax, (key, label) in zip(axes, panels):
         ax.plot(rate, [r[key] for r in results], "o-")
         for r in results:
-            ax.annotate(f"{r['beta']:g}", (r["rate"], r[key]), fontsize=7)
+            ax.annotate(
+                f"{r['beta']:.0e}",
+                (r["rate"], r[key]),
+                xytext=(2, -4),
+                textcoords="offset points",
+                fontsize=6,
+                rotation=-45,
+            )
         ax.set_xscale("symlog", linthresh=0.1)
         ax.set_xlabel("rate E KL(q(z|x) || N(0,I)) >= I(x;z) (nats)")
         ax.set_ylabel(label)
