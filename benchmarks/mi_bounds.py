@@ -35,7 +35,8 @@ def _data(n: int, seed: int = 0):
 
 def _critic(params):
     def critic(xb, y):
-        return (xb @ params["wx"]) @ (y @ params["wy"]).T
+        # Scaled so that scores are O(1) at initialisation (exp(scores) stays finite).
+        return (xb @ params["wx"]) @ (y @ params["wy"]).T / EMBED
 
     return critic
 

@@ -49,7 +49,11 @@ def section(name: str, result: dict) -> str:
         parts += [""] + [f"- {n}" for n in notes]
     if "elapsed_s" in result:
         load = ", ".join(f"{v:.1f}" for v in result.get("load_average_after", []))
-        parts += ["", f"_{result['elapsed_s']:.0f} s; 1/5/15-min load average after: {load}_"]
+        parts += [
+            "",
+            f"_`{result.get('command', '')}`: {result['elapsed_s']:.0f} s; 1/5/15-min load "
+            f"average after: {load}_",
+        ]
     return "\n".join(parts)
 
 
@@ -95,10 +99,19 @@ def main(argv=None) -> int:
         results[name] = result
         print("\n" + section(name, result), flush=True)
 
+    command = (
+        "python -m benchmarks.run"
+        + (" --quick" if args.quick else "")
+        + (f" --only {args.only}" if args.only else "")
+    )
+    for result in results.values():
+        result["command"] = command
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"{info['slug']}{'-quick' if args.quick else ''}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
+    for result in previous.get("benchmarks", {}).values():
+        result.setdefault("command", previous.get("command", ""))
     merged = previous.get("benchmarks", {}) | results
     payload = {
         "machine": info,
@@ -125,8 +138,8 @@ def _write_readme(payload: dict) -> None:
     body = [
         BEGIN,
         "",
-        f"Command: `{payload['command']}` ({payload['mode']} mode), finished "
-        f"{payload['finished']}.",
+        f"Last command: `{payload['command']}` ({payload['mode']} mode), finished "
+        f"{payload['finished']}; each section names the command that produced it.",
         f"Machine: `{info['slug']}`, {info['platform']}, jax {info['jax']}, "
         f"backend {info['backend']}; load average at start "
         f"{', '.join(f'{v:.1f}' for v in info['load_average_at_start'])}.",
