@@ -4,6 +4,9 @@ resumed run reproduces the uninterrupted one, and bad configs fail before compil
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
 
 import jax
 import pytest
@@ -57,23 +60,34 @@ def test_training_lowers_the_loss_and_writes_the_outputs(tmp_path, caplog):
     assert sorted(os.listdir(os.path.join(tmp_path, "checkpoints"))) == ["20", "40"]
 
 
-def test_resumed_run_reproduces_the_uninterrupted_run(tmp_path, caplog):
-    changes = {"num_steps": 8, "checkpoint_every": 4, "eval_every": 4, "log_every": 2}
-    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
-    train_and_evaluate(tiny_config(**changes), whole)
-    train_and_evaluate(tiny_config(**{**changes, "num_steps": 6}), parts)
+SHORT_RUN = {"num_steps": 8, "checkpoint_every": 4, "eval_every": 4, "log_every": 2}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The metrics of an uninterrupted 8-step run on this process's 4 devices."""
+    workdir = str(tmp_path_factory.mktemp("uninterrupted"))
+    train_and_evaluate(tiny_config(**SHORT_RUN), workdir)
+    return _strip_time(read_metrics(os.path.join(workdir, "metrics.jsonl")))
+
+
+def _assert_same_log(got, want, *, tol=1e-5):
+    assert [r["step"] for r in got] == [r["step"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert g.keys() == w.keys()
+        assert g == pytest.approx(w, rel=tol, abs=tol), g["step"]
+
+
+def test_resumed_run_reproduces_the_uninterrupted_run(tmp_path, caplog, uninterrupted):
+    parts = str(tmp_path)
+    train_and_evaluate(tiny_config(**{**SHORT_RUN, "num_steps": 6}), parts)
     caplog.set_level(logging.INFO, logger="vbounds")
-    final = train_and_evaluate(tiny_config(**changes), parts)
+    final = train_and_evaluate(tiny_config(**SHORT_RUN), parts)
     assert "resumed from the checkpoint at step 6" in caplog.text
-    expected = _strip_time(read_metrics(os.path.join(whole, "metrics.jsonl")))
     resumed = _strip_time(read_metrics(os.path.join(parts, "metrics.jsonl")))
     # The interrupted run evaluated at its last step (6) too; otherwise logs are equal.
     resumed = [r for r in resumed if not (r["step"] == 6 and "test_bound" in r)]
-    assert [r["step"] for r in resumed] == [r["step"] for r in expected]
-    for got, want in zip(resumed, expected, strict=True):
-        assert got.keys() == want.keys()
-        for key in want:
-            assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-5), (got["step"], key)
+    _assert_same_log(resumed, uninterrupted)
     assert final["step"] == 8
 
 
@@ -98,3 +112,49 @@ def test_bad_configs_fail_before_compiling(tmp_path, monkeypatch, changes, error
     monkeypatch.setattr(jax, "jit", no_compiling)
     with pytest.raises(error, match=match):
         train_and_evaluate(tiny_config(**changes), str(tmp_path))
+
+
+_WORKER = """
+import sys
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+from tests.test_training import SHORT_RUN, tiny_config
+from vbounds.training import train_and_evaluate
+process_id, port, workdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+config = tiny_config(**SHORT_RUN, **{
+    "distributed.coordinator_address": f"127.0.0.1:{port}",
+    "distributed.num_processes": 2,
+    "distributed.process_id": process_id,
+})
+train_and_evaluate(config, workdir)
+print("devices", jax.device_count(), "processes", jax.process_count())
+"""
+
+
+def test_two_processes_on_loopback_match_one_process(tmp_path, uninterrupted):
+    # Two JAX processes with 2 CPU devices each form one 4-device mesh over gloo and must
+    # train exactly like this process's 4 devices on the same global batches.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "JAX_NUM_CPU_DEVICES": "2", "JAX_PLATFORMS": "cpu", "PYTHONPATH": root}
+    multi = str(tmp_path / "multi")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(i), port, multi],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [w.communicate(timeout=400)[0] for w in workers]
+    for worker, output in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, output[-3000:]
+        assert "devices 4 processes 2" in output
+    got = _strip_time(read_metrics(os.path.join(multi, "metrics.jsonl")))
+    # gloo sums across processes in another order than XLA's CPU all-reduce.
+    _assert_same_log(got, uninterrupted, tol=1e-4)

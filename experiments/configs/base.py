@@ -13,7 +13,7 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.num_steps = 3000
     config.batch_size = 100
-    config.eval_every = 1000
+    config.eval_every = 1500
     config.checkpoint_every = 500
     config.log_every = 50
 

@@ -120,6 +120,38 @@ def make_mesh() -> jax.sharding.Mesh:
     return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
 
 
+def init_state(config, dataset: Dataset):
+    """The model's graph and the fresh training state ``{params, opt_state, step, rng}``.
+
+    Args:
+      config: the experiment config.
+      dataset: the loaded data (for the input size, likelihood and classes).
+
+    Returns:
+      ``(graphdef, state, tx)``: the nnx graph definition (``nnx.merge(graphdef,
+      state["params"])`` rebuilds the model), the state with params as a pure dict and
+      the PRNG key as raw key data, and the optax optimiser.
+    """
+    model = build_model(
+        config.model,
+        data_dim=dataset.data_dim,
+        likelihood=dataset.likelihood,
+        num_classes=dataset.num_classes,
+        seed=config.seed,
+    )
+    graphdef, params = nnx.split(model)
+    params = nnx.to_pure_dict(params)
+    tx = make_optimizer(config.optimizer, num_steps=config.num_steps)
+    train_key = jax.random.split(jax.random.key(config.seed))[0]
+    state = {
+        "params": params,
+        "opt_state": tx.init(params),
+        "step": jnp.zeros((), jnp.int32),
+        "rng": jax.random.key_data(train_key),
+    }
+    return graphdef, state, tx
+
+
 def _global_batch(dataset_x, dataset_y, indices, sharding) -> dict:
     """This process's rows of a global batch, assembled into sharded global arrays."""
     share = len(indices) // jax.process_count()
@@ -192,23 +224,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     replicated = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
 
-    model = build_model(
-        config.model,
-        data_dim=dataset.data_dim,
-        likelihood=dataset.likelihood,
-        num_classes=dataset.num_classes,
-        seed=config.seed,
-    )
-    graphdef, params = nnx.split(model)
-    params = nnx.to_pure_dict(params)
-    tx = make_optimizer(config.optimizer, num_steps=config.num_steps)
-    train_key, eval_key = jax.random.split(jax.random.key(config.seed))
-    state = {
-        "params": params,
-        "opt_state": tx.init(params),
-        "step": jnp.zeros((), jnp.int32),
-        "rng": jax.random.key_data(train_key),
-    }
+    graphdef, state, tx = init_state(config, dataset)
+    eval_key = jax.random.split(jax.random.key(config.seed))[1]
     state = jax.device_put(state, replicated)
 
     os.makedirs(workdir, exist_ok=True)
