@@ -3,9 +3,9 @@
 ``x ~ N(0, I_d)``, ``y = rho x + sqrt(1 - rho^2) eps``; the true MI steps through the
 config's levels (2, 4, 6, 8, 10 nats) while one critic keeps training. Each (estimator,
 critic) run is one jitted ``lax.scan``. Writes to ``--workdir``: ``report.png`` (estimate
-vs step against the true MI, one panel per estimator, one row per critic),
-``results.json`` and ``results.md`` (mean +- std of the estimate over the last
-``config.tail`` steps of each level).
+vs step against the true MI, one panel per estimator, one row per critic), ``curves.npz``
+(every step), ``results.json`` and ``results.md`` (mean +- std of the estimate over the
+last ``config.tail`` steps of each level).
 
     python -m experiments.mi_gaussian --workdir=workdirs/mi_gaussian \
         --config=experiments/configs/mi_gaussian.py --config.cubic=True
@@ -120,12 +120,16 @@ def level_stats(curve: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
     return tail.mean(axis=1), tail.std(axis=1)
 
 
+def _number(v: float) -> str:
+    return f"{v:.2f}" if abs(v) < 1e3 else f"{v:.1e}"
+
+
 def markdown(results: dict, config) -> str:
     head = "| critic | estimator | " + " | ".join(f"MI={m:g}" for m in config.levels) + " |"
     rows = [head, "|" + " --- |" * (len(config.levels) + 2)]
     for name, r in results.items():
         critic, estimator = name.split("/")
-        cells = [f"{m:.2f} +- {s:.2f}" for m, s in zip(r["mean"], r["std"])]
+        cells = [f"{_number(m)} +- {_number(s)}" for m, s in zip(r["mean"], r["std"])]
         rows.append(f"| {critic} | {estimator} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
@@ -192,6 +196,7 @@ def main(argv) -> None:
     summary = {"true_mi": list(config.levels), "results": results}
     (workdir / "results.json").write_text(json.dumps(summary, indent=1))
     (workdir / "results.md").write_text(markdown(results, config))
+    np.savez(workdir / "curves.npz", **{f"{c}/{e}": v for (c, e), v in curves.items()})
     plot(curves, config, workdir / "report.png")
     print(f"wrote {workdir}/report.png, results.json, results.md")
 
