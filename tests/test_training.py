@@ -89,6 +89,10 @@ def test_resumed_run_reproduces_the_uninterrupted_run(tmp_path, caplog, uninterr
     resumed = [r for r in resumed if not (r["step"] == 6 and "test_bound" in r)]
     _assert_same_log(resumed, uninterrupted)
     assert final["step"] == 8
+    # A rerun of the finished run trains nothing, reports the same, and logs nothing new.
+    again = train_and_evaluate(tiny_config(**SHORT_RUN), parts)
+    assert _strip_time([again]) == _strip_time([final])
+    assert len(read_metrics(os.path.join(parts, "metrics.jsonl"))) == len(resumed) + 1
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,8 @@ def initialize_distributed(config) -> None:
 
     An empty ``coordinator_address`` means a single process; ``"auto"`` lets JAX
     detect the cluster (SLURM, Kubernetes, Cloud TPU); otherwise ``host:port`` with
-    ``num_processes`` and ``process_id``.
+    ``num_processes`` and ``process_id``. Several processes on CPU need
+    ``jax.config.update("jax_cpu_collectives_implementation", "gloo")`` first.
     """
     address = config.get("coordinator_address") or ""
     if not address or jax.distributed.is_initialized():
@@ -324,9 +325,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
     bar.close()
     checkpoints.wait_until_finished()
     checkpoints.close()
-    if not results:
+    if not results:  # the checkpoint was already at num_steps: report, don't log twice
         results = run_eval(start)
-        metrics_log.write(results)
+        if not any(
+            r["step"] == start and "test_log_likelihood" in r
+            for r in read_metrics(metrics_log.path)
+        ):
+            metrics_log.write(results)
     if is_chief:
         plot_report(
             read_metrics(metrics_log.path),
