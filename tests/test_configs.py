@@ -13,10 +13,10 @@ import pytest
 from flax import nnx
 
 from vbounds.data import load_dataset
-from vbounds.models import MODELS, build_model
+from vbounds.models import MODELS
 from vbounds.objectives import get_objective
 from vbounds.training import check_config
-from vbounds.training.train import REQUIRED_FIELDS
+from vbounds.training.train import REQUIRED_FIELDS, init_state
 
 CONFIG_DIR = os.path.join(os.path.dirname(__file__), "..", "experiments", "configs")
 
@@ -44,14 +44,8 @@ def test_config_builds_and_takes_a_step(name):
     assert all(field in config for field in REQUIRED_FIELDS)
     check_config(config, num_devices=4)
     dataset = load_dataset(config.data)
-    model = build_model(
-        config.model,
-        data_dim=dataset.data_dim,
-        likelihood=dataset.likelihood,
-        num_classes=dataset.num_classes,
-        seed=config.seed,
-    )
-    graphdef, params = nnx.split(model)
+    graphdef, state, _ = init_state(config, dataset)
+    params = state["params"]
     loss_fn = get_objective(config.objective)
     batch = {"x": jnp.asarray(dataset.x_test[:4]), "y": jnp.asarray(dataset.y_test[:4])}
 
