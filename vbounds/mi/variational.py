@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from vbounds._validation import as_float_array
+from vbounds.bounds import weighted_elbo
 from vbounds.mi import _checks
 
 Array = jax.Array
@@ -141,13 +142,6 @@ def vib_loss(log_likelihood: ArrayLike, kl: ArrayLike, beta: float) -> Array:
     References:
       Alemi et al., Deep Variational Information Bottleneck, ICLR 2017.
     """
-    ll = as_float_array(log_likelihood, "log_likelihood")
-    k = as_float_array(kl, "kl")
     _checks.scalar_in(beta, "beta", low=0.0, high=math.inf, low_open=False, high_open=True)
-    try:
-        jnp.broadcast_shapes(ll.shape, k.shape)
-    except ValueError as err:
-        raise ValueError(
-            f"`kl` shape {k.shape} does not broadcast with `log_likelihood` shape {ll.shape}."
-        ) from err
-    return beta * k - ll
+    # The negated beta-weighted ELBO: one implementation of the weighted objective.
+    return -weighted_elbo(log_likelihood, kl, beta=beta)
