@@ -26,6 +26,10 @@ def data(n, seed=0):
         "log_baseline": rng.normal(size=n).astype(np.float32),
         "clip": 1.0,
         "conditions": (np.arange(n) % 3).astype(np.int32),
+        "alpha": 0.3,
+        # A moving average part-way through training, so its gradient correction matters.
+        "mine_state": mi.MineState(jnp.float32(0.4), jnp.int32(3)),
+        "decay": 0.9,
     }
     return x, y, params, extras
 
@@ -39,12 +43,27 @@ def critic_fn(params):
 
 
 def kwargs_for(bound, extras):
-    names = {"tuba": "log_baseline", "smile": "clip", "conditional_infonce": "conditions"}
-    return {names[bound]: extras[names[bound]]} if bound in names else {}
+    names = {
+        "tuba": ("log_baseline",),
+        "smile": ("clip",),
+        "conditional_infonce": ("conditions",),
+        "interpolated": ("log_baseline", "alpha"),
+        "mine": ("mine_state", "decay"),
+    }
+    return {name: extras[name] for name in names.get(bound, ())}
+
+
+def value_and_state(out):
+    """``(value, new MINE state)`` for mine, ``(value, ())`` for the other bounds."""
+    return out if isinstance(out, tuple) else (out, ())
 
 
 def dense(bound, params, x, y, extras):
     s = critic_fn(params)(x, y)
+    if bound == "interpolated":
+        return mi.interpolated(s, extras["log_baseline"], extras["alpha"])
+    if bound == "mine":
+        return mi.mine(s, extras["mine_state"], decay=extras["decay"])
     if bound == "tuba":
         return mi.tuba(s, extras["log_baseline"])
     if bound == "smile":
@@ -65,28 +84,41 @@ def test_chunked_equals_dense():
             kw = kwargs_for(bound, extras)
 
             def chunked(p, bound=bound, kw=kw):
-                return mi.from_critic(critic_fn(p), x, y, bound=bound, chunk_size=5, **kw)
+                out = mi.from_critic(critic_fn(p), x, y, bound=bound, chunk_size=5, **kw)
+                return value_and_state(out)
 
             def full(p, bound=bound):
-                return dense(bound, p, x, y, extras)
+                return value_and_state(dense(bound, p, x, y, extras))
 
-            out[bound] = (jax.value_and_grad(chunked)(params), jax.value_and_grad(full)(params))
+            out[bound] = (
+                jax.value_and_grad(chunked, has_aux=True)(params),
+                jax.value_and_grad(full, has_aux=True)(params),
+            )
         return out
 
-    for bound, ((v_chunk, g_chunk), (v_dense, g_dense)) in both(params).items():
+    results = both(params)
+    assert set(results) == set(BOUNDS)
+    for bound, (((v_chunk, s_chunk), g_chunk), ((v_dense, s_dense), g_dense)) in results.items():
         np.testing.assert_allclose(v_chunk, v_dense, rtol=2e-5, atol=2e-5, err_msg=bound)
         for key in params:
             np.testing.assert_allclose(
                 g_chunk[key], g_dense[key], rtol=2e-4, atol=2e-5, err_msg=bound
             )
+        # mine's new moving average: the same state as the dense form.
+        for got, want in zip(jax.tree.leaves(s_chunk), jax.tree.leaves(s_dense), strict=True):
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5, err_msg=bound)
 
 
-def test_chunked_memory_is_linear_in_the_batch():
+@pytest.mark.parametrize("bound", ["dv", "interpolated", "mine"])
+def test_chunked_memory_is_linear_in_the_batch(bound):
     n, chunk = 64, 8
-    x, y, params, _ = data(n)
+    x, y, params, extras = data(n)
 
     def loss(params):
-        return mi.from_critic(critic_fn(params), x, y, bound="dv", chunk_size=chunk)
+        out = mi.from_critic(
+            critic_fn(params), x, y, bound=bound, chunk_size=chunk, **kwargs_for(bound, extras)
+        )
+        return value_and_state(out)[0]
 
     text = str(jax.make_jaxpr(jax.value_and_grad(loss))(params))
     assert f"{chunk},{n}]" in text  # the blocks are there ...
@@ -101,8 +133,10 @@ def test_sharded_negatives_span_the_global_batch():
     mesh = jax.make_mesh((4,), ("data",))
     batch, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
     per_pair = {"log_baseline": extras["log_baseline"], "conditions": extras["conditions"]}
-    # tuba and conditional_infonce also gather their per-pair arrays with y.
-    bounds = ("infonce", "tuba", "conditional_infonce")
+    shared = {k: extras[k] for k in ("clip", "alpha", "mine_state", "decay")}
+    # tuba, interpolated and conditional_infonce also gather their per-pair arrays with y;
+    # interpolated also combines column statistics across devices; mine returns its state.
+    bounds = ("infonce", "tuba", "conditional_infonce", "interpolated", "mine")
 
     def sharded(params, x, y, per_pair):
         def local(params, x, y, per_pair):
@@ -114,7 +148,7 @@ def test_sharded_negatives_span_the_global_batch():
                     bound=b,
                     chunk_size=chunk,
                     axis_name="data",
-                    **kwargs_for(b, per_pair),
+                    **kwargs_for(b, {**per_pair, **shared}),
                 )
                 for b in bounds
             }
@@ -127,7 +161,9 @@ def test_sharded_negatives_span_the_global_batch():
     @jax.jit
     def run(params, x, y, per_pair):
         return {
-            b: jax.value_and_grad(lambda p, b=b: sharded(p, x, y, per_pair)[b])(params)
+            b: jax.value_and_grad(
+                lambda p, b=b: value_and_state(sharded(p, x, y, per_pair)[b]), has_aux=True
+            )(params)
             for b in bounds
         }
 
@@ -139,20 +175,30 @@ def test_sharded_negatives_span_the_global_batch():
     )
     expected = jax.jit(
         lambda p: {
-            b: jax.value_and_grad(lambda p, b=b: dense(b, p, x, y, extras))(p) for b in bounds
+            b: jax.value_and_grad(
+                lambda p, b=b: value_and_state(dense(b, p, x, y, extras)), has_aux=True
+            )(p)
+            for b in bounds
         }
     )(params)
     for b in bounds:
-        (want, want_grads), (value, grads) = expected[b], got[b]
+        ((want, want_state), want_grads), ((value, state), grads) = expected[b], got[b]
         np.testing.assert_allclose(value, want, rtol=2e-5, atol=2e-5, err_msg=b)
         for key in params:
             np.testing.assert_allclose(grads[key], want_grads[key], rtol=2e-4, atol=2e-5)
+        for a, w in zip(jax.tree.leaves(state), jax.tree.leaves(want_state), strict=True):
+            np.testing.assert_allclose(a, w, rtol=2e-5, atol=2e-5, err_msg=b)
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"bound": "mine"}, "bound"),
+        ({"bound": "kl"}, "bound"),
+        ({"bound": "interpolated", "alpha": 0.5}, "log_baseline"),
+        ({"bound": "interpolated", "log_baseline": 0.0}, "alpha"),
+        ({"bound": "interpolated", "log_baseline": 0.0, "alpha": 0.0}, "alpha"),
+        ({"bound": "mine"}, "mine_state"),
+        ({"bound": "mine", "mine_state": mi.mine_init(), "decay": 1.0}, "decay"),
         ({"bound": "tuba"}, "log_baseline"),
         ({"bound": "smile"}, "clip"),
         ({"bound": "smile", "clip": -1.0}, "clip"),

@@ -69,25 +69,6 @@ def offdiag_logsumexp(block: jax.Array, row_ids: jax.Array) -> jax.Array:
     return jax.nn.logsumexp(masked, axis=1)
 
 
-def leave_one_out_logsumexp(a: jax.Array, axis: int) -> jax.Array:
-    """``out[..., k, ...] = logsumexp`` of ``a`` along ``axis`` with entry ``k`` left out.
-
-    O(size) rather than O(size^2): the total minus one term, ``L + log1p(-exp(a_k - L))``,
-    is well conditioned for every entry except the largest (there ``a_k - L >= -log 2``
-    can be ~0), which is recomputed exactly with that entry masked.
-    """
-    total = jax.nn.logsumexp(a, axis=axis, keepdims=True)
-    index = jnp.arange(a.shape[axis]).reshape(
-        [-1 if d == axis % a.ndim else 1 for d in range(a.ndim)]
-    )
-    is_top = index == jnp.argmax(a, axis=axis, keepdims=True)
-    without_top = jax.nn.logsumexp(jnp.where(is_top, -jnp.inf, a), axis=axis, keepdims=True)
-    # Off the top entry a_k - L <= -log 2; the dummy value keeps the unused branch (and its
-    # gradient) finite where the top entry dominates.
-    rest = jnp.where(is_top, -1.0, a - total)
-    return jnp.where(is_top, without_top, total + jnp.log1p(-jnp.exp(rest)))
-
-
 def log_num_offdiag(n: int) -> float:
     """``log(N (N - 1))``, the log number of off-diagonal pairs."""
     return math.log(n) + math.log(n - 1)

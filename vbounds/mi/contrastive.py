@@ -341,15 +341,65 @@ def interpolated(scores: ArrayLike, log_baseline: ArrayLike, alpha: float) -> Ar
     n = s.shape[0]
     b = _checks.vector(log_baseline, "log_baseline", n)
     _checks.scalar_in(alpha, "alpha", low=0.0, high=1.0, low_open=True, high_open=False)
-    log_mean_loo = _checks.leave_one_out_logsumexp(s, axis=0) - math.log(n - 1)
-    # log_partition[l, j]: the interpolated partition for y_j from the rows other than l.
-    log_partition = jnp.logaddexp(jnp.log(alpha) + log_mean_loo, jnp.log1p(-alpha) + b[None, :])
-    ids = jnp.arange(n)
-    off = _checks.off_diagonal(s, ids)
-    joint = jnp.sum(jnp.where(off, jnp.diagonal(s)[None, :] - log_partition, 0.0))
-    joint = joint / (n * (n - 1))
-    marginal = _checks.offdiag_logsumexp(s - jnp.diagonal(log_partition)[None, :], ids)
-    return 1.0 + joint - jnp.exp(_logmeanexp_offdiag(marginal, n))
+    return _dense(_interpolated_form(_dense_columns(s), b, alpha), s)
+
+
+class _Columns(NamedTuple):
+    """Per-column statistics of the score matrix that `interpolated` needs (each ``[N]``).
+
+    Attributes:
+      total: ``logsumexp_i s_ij``.
+      top: the row index of the column's largest entry (the first one on ties).
+      without_top: ``logsumexp`` of the column with that entry left out.
+      diag: ``s_jj``.
+    """
+
+    total: Array
+    top: Array
+    without_top: Array
+    diag: Array
+
+
+def _dense_columns(s: Array) -> _Columns:
+    top = jnp.argmax(s, axis=0)
+    is_top = jnp.arange(s.shape[0])[:, None] == top[None, :]
+    without_top = jax.nn.logsumexp(jnp.where(is_top, -jnp.inf, s), axis=0)
+    return _Columns(jax.nn.logsumexp(s, axis=0), top, without_top, jnp.diagonal(s))
+
+
+def _log_loo_partition(values, row_ids, columns: _Columns, log_baseline, alpha, n: int):
+    """``log(alpha m + (1 - alpha) a(y_j))`` for entries ``values = s_lj`` at rows ``l``.
+
+    ``m`` is the mean of ``e^{s_kj}`` over the ``N - 1`` rows ``k != l``. The leave-one-out
+    sum is ``L + log1p(-exp(s_lj - L))``, well conditioned except at the column's largest
+    entry, where the logsumexp of the other entries is used instead.
+    """
+    is_top = row_ids == columns.top
+    rest = jnp.where(is_top, -1.0, values - columns.total)  # finite dummy where unused
+    loo = jnp.where(is_top, columns.without_top, columns.total + jnp.log1p(-jnp.exp(rest)))
+    return jnp.logaddexp(jnp.log(alpha) + loo - math.log(n - 1), jnp.log1p(-alpha) + log_baseline)
+
+
+def _interpolated_form(columns: _Columns, log_baseline: Array, alpha) -> _RowForm:
+    """`interpolated` as per-row statistics, given the column statistics of all rows."""
+
+    def rows(block, row_ids):
+        n = block.shape[1]
+        log_partition = _log_loo_partition(
+            block, row_ids[:, None], columns, log_baseline[None, :], alpha, n
+        )
+        # Joint term: y_j's positive pair against the partition without row l, l != j.
+        off = _checks.off_diagonal(block, row_ids)
+        joint = jnp.sum(jnp.where(off, columns.diag[None, :] - log_partition, 0.0), axis=1)
+        # Marginal term: x_i against y_j with the partition of y_j's own leave-one-out set.
+        own = _log_loo_partition(columns.diag, jnp.arange(n), columns, log_baseline, alpha, n)
+        return joint, _checks.offdiag_logsumexp(block - own[None, :], row_ids)
+
+    def total(stats, n):
+        joint, marginal = stats
+        return 1.0 + jnp.sum(joint) / (n * (n - 1)) - jnp.exp(_logmeanexp_offdiag(marginal, n))
+
+    return _RowForm(rows, total)
 
 
 class MineState(NamedTuple):
@@ -401,7 +451,12 @@ def mine(scores: ArrayLike, state: MineState, *, decay: float = 0.99) -> tuple[A
     if not isinstance(state, MineState):
         raise TypeError(f"`state` must be a MineState (see mine_init), got {type(state).__name__}.")
     n = s.shape[0]
-    joint, marginal = _dv_form().rows(s, jnp.arange(n))
+    return _mine_total(_dv_form().rows(s, jnp.arange(n)), n, state, decay)
+
+
+def _mine_total(stats, n: int, state: MineState, decay) -> tuple[Array, MineState]:
+    """`mine` from the per-row statistics of `_dv_form`."""
+    joint, marginal = stats
     log_mean = _logmeanexp_offdiag(marginal, n)
     log_mean_sg = jax.lax.stop_gradient(log_mean)
     count = state.count + 1
