@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import resource
@@ -74,14 +75,59 @@ def summarize(samples: list[float]) -> dict:
     }
 
 
-def matmul_rate(*, n: int = 2048, repeats: int = 7) -> dict:
-    """Dense float32 matmul rate of this backend (FLOP/s): the reference peak."""
+def matmul_rate(
+    *, n: int = 2048, repeats: int = 7, dtype=jnp.float32, precision: str | None = None
+) -> dict:
+    """Dense matmul rate of this backend (FLOP/s): the reference peak.
+
+    ``precision``: ``None`` is JAX's default (on NVIDIA GPUs a float32 product may use the
+    TF32 tensor cores), ``"highest"`` forces full float32 arithmetic.
+    """
     ka, kb = jax.random.split(jax.random.key(0))
-    a = jax.random.normal(ka, (n, n), jnp.float32)
-    b = jax.random.normal(kb, (n, n), jnp.float32)
-    mm = jax.jit(jnp.matmul)
-    t = interleaved({"matmul": lambda: block(mm(a, b))}, repeats=repeats, warmup=2)["matmul"]
-    return {"n": n, "median_s": t["median_s"], "flops_per_s": 2.0 * n**3 / t["median_s"]}
+    # Several operand pairs, rotated, so repeated calls do not just measure a warm cache.
+    pairs = [
+        (
+            jax.random.normal(jax.random.fold_in(ka, i), (n, n), dtype),
+            jax.random.normal(jax.random.fold_in(kb, i), (n, n), dtype),
+        )
+        for i in range(3)
+    ]
+    mm = jax.jit(functools.partial(jnp.matmul, precision=precision))
+    state = {"i": 0}
+
+    def call():
+        a, b = pairs[state["i"] % len(pairs)]
+        state["i"] += 1
+        block(mm(a, b))
+
+    t = interleaved({"matmul": call}, repeats=repeats, warmup=2)["matmul"]
+    return {
+        "n": n,
+        "dtype": jnp.dtype(dtype).name,
+        "precision": precision or "default",
+        "median_s": t["median_s"],
+        "flops_per_s": 2.0 * n**3 / t["median_s"],
+    }
+
+
+def reference_rates(gpu: bool, quick: bool) -> dict:
+    """The matmul rates a benchmark compares its FLOP rate with.
+
+    On the CPU one float32 rate. On a GPU: float32 at JAX's default precision (what the
+    benchmarked steps use), full-precision float32, and bfloat16 (the tensor-core peak).
+    """
+    if not gpu:
+        return {"default": matmul_rate(n=1024 if quick else 2048, repeats=5 if quick else 9)}
+    n = 2048 if quick else 8192
+    return {
+        "default": matmul_rate(n=n, repeats=10),
+        "float32-highest": matmul_rate(n=n, repeats=10, precision="highest"),
+        "bfloat16": matmul_rate(n=n, repeats=10, dtype=jnp.bfloat16),
+    }
+
+
+def is_gpu() -> bool:
+    return jax.default_backend() == "gpu"
 
 
 def compiled_flops(jitted, *args) -> float | None:

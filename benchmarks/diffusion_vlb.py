@@ -173,9 +173,9 @@ class _VdmStep:
         self.i += 1
 
 
-def run(quick: bool = False) -> dict:
+def run(quick: bool = False, gpu: bool = False) -> dict:
     x_train, _ = common.digits()
-    batch = 16 if quick else 100
+    batch = 16 if quick and not gpu else 100
     x = jnp.asarray(2.0 * x_train[:batch] - 1.0)
     params = _init(0)
     key = jax.random.key(0)
@@ -212,29 +212,43 @@ def run(quick: bool = False) -> dict:
         "max_abs_difference_between_alternatives": spread,
     }
 
-    xb = jnp.asarray(2.0 * x_train[:100] - 1.0)
-    steps = {
-        "vbounds": _VdmStep(vdm_loss_vbounds, xb),
-        "handwritten": _VdmStep(vdm_loss_handwritten, xb),
-    }
-    same_draw = {
-        "vbounds": float(jax.jit(vdm_loss_vbounds)(params, xb, key)),
-        "handwritten": float(jax.jit(vdm_loss_handwritten)(params, xb, key)),
-    }
-    vdm_t = common.interleaved(steps, repeats=7 if quick else 25, inner=5, warmup=2)
-    ref = vdm_t["handwritten"]["median_s"]
-    for name, t in vdm_t.items():
-        rows.append(
-            {
-                "benchmark": "VDM training step, batch 100",
+    matmul = common.reference_rates(gpu, quick)["default"]
+    out["vdm_step"] = {}
+    for vdm_batch in (100, 1000) if gpu else (100,):
+        xb = jnp.asarray(2.0 * x_train[:vdm_batch] - 1.0)
+        steps = {
+            "vbounds": _VdmStep(vdm_loss_vbounds, xb),
+            "handwritten": _VdmStep(vdm_loss_handwritten, xb),
+        }
+        same_draw = {
+            "vbounds": float(jax.jit(vdm_loss_vbounds)(params, xb, key)),
+            "handwritten": float(jax.jit(vdm_loss_handwritten)(params, xb, key)),
+        }
+        flops = {
+            name: common.compiled_flops(st.step, st.params, st.opt_state, xb, st.keys[0])
+            for name, st in steps.items()
+        }
+        vdm_t = common.interleaved(steps, repeats=7 if quick else 25, inner=5, warmup=2)
+        ref = vdm_t["handwritten"]["median_s"]
+        for name, t in vdm_t.items():
+            row = {
+                "benchmark": f"VDM training step, batch {vdm_batch}",
                 "alternative": name,
                 "median": common.fmt_time(t["median_s"]),
                 "ratio": f"{t['median_s'] / ref:.2f}x vs handwritten",
                 "temp memory": "n/a",
                 "mean -ELBO (nats)": f"{same_draw[name]:.2f}",
             }
-        )
-    out["vdm_step"] = {"timings": vdm_t, "loss_same_draw": same_draw}
+            if flops[name]:
+                rate = flops[name] / t["median_s"]
+                row["matmul fraction"] = f"{rate / matmul['flops_per_s']:.1%}"
+            rows.append(row)
+        out["vdm_step"][f"batch={vdm_batch}"] = {
+            "timings": vdm_t,
+            "loss_same_draw": same_draw,
+            "flops_per_step": flops,
+        }
+    out["matmul"] = matmul
     return {
         "title": "Diffusion: full T=1000 VLB and a VDM training step",
         "results": out,

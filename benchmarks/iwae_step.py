@@ -37,12 +37,12 @@ TARGETS = {
 }
 
 
-def _batches(num: int, seed: int = 0) -> list[np.ndarray]:
+def _batches(num: int, seed: int = 0, batch: int = BATCH) -> list[np.ndarray]:
     x_train, _ = common.digits()
     rng = np.random.default_rng(seed)
     out = []
     for i in range(num):
-        idx = rng.choice(len(x_train), BATCH, replace=False)
+        idx = rng.choice(len(x_train), batch, replace=batch > len(x_train))
         out.append(common.binarize(x_train[idx], seed + i))
     return out
 
@@ -129,12 +129,14 @@ class _TorchStep:
         self.torch = torch
         torch.manual_seed(seed)
         init = vae.init_params(seed)
+        # On a GPU machine torch runs on its GPU; `float(loss)` below synchronises.
+        self.device = "cuda" if common.is_gpu() and torch.cuda.is_available() else "cpu"
 
         def tensors(arrays):
             return [
                 (
-                    torch.tensor(w, requires_grad=True),
-                    torch.tensor(b, requires_grad=True),
+                    torch.tensor(w, requires_grad=True, device=self.device),
+                    torch.tensor(b, requires_grad=True, device=self.device),
                 )
                 for w, b in arrays
             ]
@@ -142,7 +144,7 @@ class _TorchStep:
         self.enc, self.dec = tensors(init["enc"]), tensors(init["dec"])
         flat = [t for layer in self.enc + self.dec for t in layer]
         self.opt = torch.optim.Adam(flat, lr=vae.LEARNING_RATE)
-        self.batches = [torch.from_numpy(b) for b in batches]
+        self.batches = [torch.from_numpy(b).to(self.device) for b in batches]
         self.k = k
         self.i = 0
         self.loss = None
@@ -159,7 +161,7 @@ class _TorchStep:
         x = self.batches[self.i % len(self.batches)]
         out = self._mlp(torch, self.enc, x)
         mean, log_std = out[:, : vae.Z_DIM], out[:, vae.Z_DIM :]
-        eps = torch.randn(x.shape[0], self.k, vae.Z_DIM)
+        eps = torch.randn(x.shape[0], self.k, vae.Z_DIM, device=self.device)
         z = mean[:, None, :] + torch.exp(log_std)[:, None, :] * eps
         logits = self._mlp(torch, self.dec, z)
         xb = x[:, None, :]
@@ -223,78 +225,101 @@ def _warm_imports() -> None:
     jax.block_until_ready(jnp.ones(1) + 1)
 
 
-def run(quick: bool = False) -> dict:
+def run(quick: bool = False, gpu: bool = False) -> dict:
+    """CPU: batch 100, K = 5 (quick) or 5 and 50. ``gpu``: batches 100 and 1000, K = 5, 50."""
     torch_threads = None
     if _available("torch"):
         import torch
 
-        # One intra-op thread: on this shared 2-core machine, two OpenMP threads spinning
-        # beside XLA's own pool in the same process made each torch step ~40x slower.
-        torch.set_num_threads(1)
+        if not gpu:
+            # One intra-op thread: on this shared 2-core machine, two OpenMP threads spinning
+            # beside XLA's own pool in the same process made each torch step ~40x slower.
+            torch.set_num_threads(1)
         torch_threads = torch.get_num_threads()
     _warm_imports()
-    batches = _batches(4 if quick else 16)
     repeats = 7 if quick else 25
     compile_repeats = 1 if quick else 2
-    matmul = common.matmul_rate(n=1024 if quick else 2048, repeats=5 if quick else 9)
+    matmul_rates = common.reference_rates(gpu, quick)
+    matmul = matmul_rates["default"]
     rows, configs = [], {}
-    for k in (5,) if quick else (5, 50):
-        names = alternative_names()
-        compile_s = {name: [] for name in names}
-        alts = {}
-        # The first cold start of each alternative builds the one that is then timed;
-        # further cold starts (full mode) are interleaved after the timing.
-        for name in names:
-            alts[name], seconds = _first_step(name, k, batches)
-            compile_s[name].append(seconds)
-        inner = 5 if k == 5 else 2
-        timings = common.interleaved(alts, repeats=repeats, inner=inner, warmup=2)
-        losses = {name: float(alt.loss) for name, alt in alts.items()}
-        for _ in range(compile_repeats - 1):
-            for name in names:
-                compile_s[name].append(_first_step(name, k, batches)[1])
-        compile_med = {name: float(np.median(v)) for name, v in compile_s.items()}
-        flops = {}
-        for name, alt in alts.items():
-            if isinstance(alt, _JaxStep):
-                flops[name] = common.compiled_flops(alt.step, *alt.args())
-        ref = timings["handwritten"]["median_s"]
-        cfg = {
-            "timings": timings,
-            "first_step_s": compile_med,
-            "first_step_samples_s": compile_s,
-            "loss_after_timing": losses,
-            "flops_per_step": flops,
-        }
-        for name, t in timings.items():
-            med = t["median_s"]
-            row = {
-                "K": k,
-                "alternative": name,
-                "median step": common.fmt_time(med),
-                "vs handwritten": f"{med / ref:.2f}x",
-                "first step": common.fmt_time(compile_med[name]),
-            }
-            if flops.get(name):
-                rate = flops[name] / med
-                row["GFLOP/step"] = f"{flops[name] / 1e9:.3f}"
-                row["matmul fraction"] = f"{rate / matmul['flops_per_s']:.1%}"
-                cfg.setdefault("flop_rate", {})[name] = {
-                    "flops_per_s": rate,
-                    "fraction_of_matmul": rate / matmul["flops_per_s"],
-                }
-            rows.append(row)
-        cfg["targets"] = _targets(timings, compile_med)
-        configs[f"K={k}"] = cfg
+    ks = (5,) if quick and not gpu else (5, 50)
+    batch_sizes = (BATCH, 1000) if gpu else (BATCH,)
+    for batch in batch_sizes:
+        batches = _batches(4 if quick else 16, batch=batch)
+        for k in ks:
+            cfg_name = f"K={k}" if batch == BATCH else f"K={k},B={batch}"
+            configs[cfg_name] = _run_config(
+                k, batch, batches, repeats, compile_repeats, matmul, matmul_rates, rows
+            )
     return {
-        "title": "IWAE training step (64-200-200-50 VAE, digits, batch 100)",
+        "title": "IWAE training step (64-200-200-50 VAE, digits, batch "
+        + " and ".join(str(b) for b in batch_sizes)
+        + ")",
         "matmul": matmul,
+        "matmul_rates": matmul_rates,
         "torch_threads": torch_threads,
         "repeats": repeats,
         "configs": configs,
         "rows": rows,
         "notes": _target_notes(configs),
     }
+
+
+def _run_config(k, batch, batches, repeats, compile_repeats, matmul, matmul_rates, rows):
+    names = alternative_names()
+    compile_s = {name: [] for name in names}
+    alts = {}
+    # The first cold start of each alternative builds the one that is then timed;
+    # further cold starts (full mode) are interleaved after the timing.
+    for name in names:
+        alts[name], seconds = _first_step(name, k, batches)
+        compile_s[name].append(seconds)
+    inner = 5 if k * batch <= 500 else 2
+    timings = common.interleaved(alts, repeats=repeats, inner=inner, warmup=2)
+    losses = {name: float(alt.loss) for name, alt in alts.items()}
+    for _ in range(compile_repeats - 1):
+        for name in names:
+            compile_s[name].append(_first_step(name, k, batches)[1])
+    compile_med = {name: float(np.median(v)) for name, v in compile_s.items()}
+    flops = {}
+    for name, alt in alts.items():
+        if isinstance(alt, _JaxStep):
+            flops[name] = common.compiled_flops(alt.step, *alt.args())
+    ref = timings["handwritten"]["median_s"]
+    cfg = {
+        "batch": batch,
+        "K": k,
+        "timings": timings,
+        "first_step_s": compile_med,
+        "first_step_samples_s": compile_s,
+        "loss_after_timing": losses,
+        "flops_per_step": flops,
+    }
+    for name, t in timings.items():
+        med = t["median_s"]
+        row = {
+            "K": k,
+            "batch": batch,
+            "alternative": name,
+            "median step": common.fmt_time(med),
+            "steps/s": f"{1.0 / med:.0f}",
+            "vs handwritten": f"{med / ref:.2f}x",
+            "first step": common.fmt_time(compile_med[name]),
+        }
+        if flops.get(name):
+            rate = flops[name] / med
+            row["GFLOP/step"] = f"{flops[name] / 1e9:.3f}"
+            row["matmul fraction"] = f"{rate / matmul['flops_per_s']:.1%}"
+            cfg.setdefault("flop_rate", {})[name] = {
+                "flops_per_s": rate,
+                "fraction_of_matmul": rate / matmul["flops_per_s"],
+                "fraction_of": {
+                    ref_name: rate / r["flops_per_s"] for ref_name, r in matmul_rates.items()
+                },
+            }
+        rows.append(row)
+    cfg["targets"] = _targets(timings, compile_med)
+    return cfg
 
 
 def _targets(timings: dict, compile_s: dict) -> dict:

@@ -1,15 +1,19 @@
 """Runs the benchmarks, prints their tables and writes ``results/<machine>.json``.
 
-    python -m benchmarks.run [--quick] [--only NAME[,NAME...]] [--readme]
+    python -m benchmarks.run [--quick] [--gpu] [--only NAME[,NAME...]] [--readme]
 
 ``--readme`` also replaces the results section of ``benchmarks/README.md`` with the
-tables of this run (use it for full runs).
+tables of this run (use it for full runs). ``--gpu`` is the accelerator suite: the
+IWAE and VDM training steps also at batch 1000, K = 5000 evaluation of the whole test
+set in one call, PyTorch on the GPU, and FLOP rates against float32 (default and
+highest precision) and bfloat16 matmul rates measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import pathlib
@@ -27,6 +31,8 @@ BENCHMARKS = {
     "diffusion": ("benchmarks.diffusion_vlb", "vbounds.diffusion"),
     "multidevice": ("benchmarks.multidevice", "vbounds.estimators"),
 }
+# The accelerator suite (--gpu): what a GPU changes; mi and multidevice are CPU questions.
+GPU_BENCHMARKS = ["iwae_step", "loglik", "diffusion", "mi"]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 
@@ -62,14 +68,18 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, about a minute")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {list(BENCHMARKS)}")
     parser.add_argument("--readme", action="store_true", help="write the tables into README.md")
+    parser.add_argument("--gpu", action="store_true", help="the accelerator suite (see above)")
     args = parser.parse_args(argv)
-    names = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
+    default = GPU_BENCHMARKS if args.gpu else list(BENCHMARKS)
+    names = [n for n in args.only.split(",") if n] or default
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
 
     from benchmarks import common
 
+    if args.gpu and not common.is_gpu() and not args.quick:
+        parser.error("--gpu needs a GPU backend (on a CPU only with --quick, as a smoke run)")
     info = common.machine_info()
     print(
         f"machine: {info['slug']} ({info['platform']}), jax {info['jax']}, "
@@ -88,7 +98,11 @@ def main(argv=None) -> int:
             continue
         start = time.perf_counter()
         try:
-            result = importlib.import_module(module_name).run(quick=args.quick)
+            run = importlib.import_module(module_name).run
+            kwargs = {"quick": args.quick}
+            if "gpu" in inspect.signature(run).parameters:
+                kwargs["gpu"] = args.gpu
+            result = run(**kwargs)
         except Exception:  # noqa: BLE001 - one failing benchmark must not hide the others
             note = "failed:\n" + traceback.format_exc()
             print(f"\n### {name}: {note}", flush=True)
@@ -102,13 +116,15 @@ def main(argv=None) -> int:
     command = (
         "python -m benchmarks.run"
         + (" --quick" if args.quick else "")
+        + (" --gpu" if args.gpu else "")
         + (f" --only {args.only}" if args.only else "")
     )
     for result in results.values():
         result["command"] = command
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"{info['slug']}{'-quick' if args.quick else ''}.json"
+    gpu_mode = "-gpu-mode" if args.gpu and not common.is_gpu() else ""
+    path = out_dir / f"{info['slug']}{gpu_mode}{'-quick' if args.quick else ''}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     for result in previous.get("benchmarks", {}).values():
         result.setdefault("command", previous.get("command", ""))
@@ -116,9 +132,7 @@ def main(argv=None) -> int:
     payload = {
         "machine": info,
         "mode": "quick" if args.quick else "full",
-        "command": "python -m benchmarks.run"
-        + (" --quick" if args.quick else "")
-        + (f" --only {args.only}" if args.only else ""),
+        "command": command,
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "benchmarks": merged,
     }
