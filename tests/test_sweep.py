@@ -33,6 +33,13 @@ def test_job_command_passes_overrides_to_main():
     ]
 
 
+def test_entry_point_comes_from_the_config():
+    assert sweep.entry_point("experiments/configs/iwae_k5.py") == "experiments.main"
+    assert sweep.entry_point("experiments/configs/mi_gaussian.py") == "experiments.mi_gaussian"
+    cmd = sweep.job_command("c.py", "wd", {"cubic": "True"}, "experiments.mi_gaussian")
+    assert cmd[1:4] == ["-m", "experiments.mi_gaussian", "--config=c.py"]
+
+
 def _fake_job(values):
     """A job that writes the final test row a training run would, from its overrides."""
     script = (
@@ -44,7 +51,7 @@ def _fake_job(values):
         "json.dumps({'step': 2, 'test_log_likelihood': v, 'test_bound': v - 1}) + '\\n')"
     )
 
-    def command(config_path, workdir, point):
+    def command(config_path, workdir, point, entry):
         overrides = [f"--config.{k}={v}" for k, v in point.items()]
         return [sys.executable, "-c", script, f"--workdir={workdir}", *overrides]
 

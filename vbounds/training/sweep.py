@@ -1,6 +1,11 @@
-"""Sweeps: a grid of config overrides, one ``experiments.main`` process per point, a summary."""
+"""Sweeps: a grid of config overrides, one process per point, a summary.
+
+Each point runs the config's ``entry_point`` module (``experiments.main`` when the config
+has none), e.g. ``experiments.mi_gaussian`` for the MI staircase.
+"""
 
 import csv
+import importlib.util
 import itertools
 import math
 import os
@@ -40,13 +45,31 @@ def job_name(point: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in point.items()).replace("/", "_") or "default"
 
 
-def job_command(config_path: str, workdir: str, point: dict[str, str]) -> list[str]:
-    """The ``experiments.main`` command line of one grid point."""
+DEFAULT_ENTRY_POINT = "experiments.main"
+
+
+def entry_point(config_path: str) -> str:
+    """The module a config's jobs run: its ``entry_point`` field, else ``experiments.main``."""
+    spec = importlib.util.spec_from_file_location("_sweep_config", config_path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot load a config from {config_path!r}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return str(module.get_config().get("entry_point", DEFAULT_ENTRY_POINT))
+
+
+def job_command(
+    config_path: str,
+    workdir: str,
+    point: dict[str, str],
+    entry: str = DEFAULT_ENTRY_POINT,
+) -> list[str]:
+    """The command line of one grid point: ``python -m <entry> --config=.. --workdir=..``."""
     overrides = [f"--config.{k}={v}" for k, v in point.items()]
     return [
         sys.executable,
         "-m",
-        "experiments.main",
+        entry,
         f"--config={config_path}",
         f"--workdir={workdir}",
         *overrides,
@@ -54,9 +77,14 @@ def job_command(config_path: str, workdir: str, point: dict[str, str]) -> list[s
 
 
 def run_sweep(
-    config_path: str, workdir: str, points: Sequence[dict[str, str]], *, parallel: int = 1
+    config_path: str,
+    workdir: str,
+    points: Sequence[dict[str, str]],
+    *,
+    parallel: int = 1,
+    entry: str = DEFAULT_ENTRY_POINT,
 ) -> list[int]:
-    """Runs every grid point as a local process, ``parallel`` at a time.
+    """Runs every grid point as a local process (``python -m entry``), ``parallel`` at a time.
 
     Each job writes into ``workdir/<job_name>`` (a rerun resumes it) and its output
     into ``log.txt`` there.
@@ -75,7 +103,7 @@ def run_sweep(
         log = open(os.path.join(job_dir, "log.txt"), "a")
         print(f"[{index + 1}/{len(points)}] {job_name(point)}", flush=True)
         proc = subprocess.Popen(
-            job_command(config_path, job_dir, point), stdout=log, stderr=subprocess.STDOUT
+            job_command(config_path, job_dir, point, entry), stdout=log, stderr=subprocess.STDOUT
         )
         running.append((index, proc, log))
     _wait_while_full(running, codes, limit=1)
