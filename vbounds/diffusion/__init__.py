@@ -32,6 +32,9 @@ from vbounds.diffusion.gaussian import interpolated_log_variance as interpolated
 from vbounds.diffusion.gaussian import l_simple as l_simple
 from vbounds.diffusion.gaussian import prior_kl as prior_kl
 from vbounds.diffusion.gaussian import shallow_gaussian_vlb as shallow_gaussian_vlb
+from vbounds.diffusion.mulan import AuxiliaryVLBTerms as AuxiliaryVLBTerms
+from vbounds.diffusion.mulan import auxiliary_kl as auxiliary_kl
+from vbounds.diffusion.mulan import mulan_vlb as mulan_vlb
 from vbounds.diffusion.schedules import cosine_gamma as cosine_gamma
 from vbounds.diffusion.schedules import gamma_from_alpha_bar as gamma_from_alpha_bar
 from vbounds.diffusion.schedules import init_monotone_gamma as init_monotone_gamma
