@@ -6,10 +6,12 @@ denoiser (``FourierDenoiser``) is trained on the continuous-time bound with a fi
 learned (``LearnedGamma``) schedule and evaluated in continuous time and with T = 100 and 1000
 steps. D3PM: binarised digits (pixel > 8) with uniform and absorbing noise, an MLP predicting
 ``p(x_0 | x_t)``, trained and evaluated on ``vb.diffusion.categorical_vlb`` (mixture form).
-Writes ``results.json`` and ``report.png`` (test bits/dim per configuration and VDM samples).
+Writes ``results.json`` (test bits/dim per configuration and the measured seconds per training
+step) and ``report.png`` (the bound per configuration and samples of each trained model).
 
     python -m experiments.diffusion_digits --workdir=workdirs/diffusion_digits
-    python -m experiments.diffusion_digits --quick   # a smoke run of a few steps
+    python -m experiments.diffusion_digits --only=d3pm   # one family: vdm or d3pm
+    python -m experiments.diffusion_digits --quick       # a smoke run of a few steps
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import time
 
 import jax
 import jax.numpy as jnp
@@ -39,6 +42,7 @@ flags.DEFINE_integer("steps", 4000, "Adam steps per configuration.")
 flags.DEFINE_integer("batch_size", 128, "Training batch size.")
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, batches and the split.")
 flags.DEFINE_bool("quick", False, "Smoke run: few steps, small networks, small test set.")
+flags.DEFINE_enum("only", "all", ["all", "vdm", "d3pm"], "Run only one family of models.")
 FLAGS = flags.FLAGS
 
 LEVELS, DIM, D3PM_STEPS = 17, 64, 50
@@ -70,10 +74,16 @@ def train(loss_fn, model, steps, batches, lr=2e-3):
         return optax.apply_updates(params, updates), opt_state, value
 
     key = jax.random.key(FLAGS.seed)
+    start = None
     for i in range(steps):
         key, sub = jax.random.split(key)
-        params, opt_state, _ = step(params, opt_state, sub, batches(i))
-    return nnx.merge(graph, params, rest)
+        params, opt_state, value = step(params, opt_state, sub, batches(i))
+        if i == 0:
+            value.block_until_ready()  # the first step compiles; time the rest
+            start = time.perf_counter()
+    jax.block_until_ready(params)
+    per_step = (time.perf_counter() - start) / max(steps - 1, 1)
+    return nnx.merge(graph, params, rest), per_step
 
 
 def vdm_bound(model, key, x, num_steps=None):
@@ -145,9 +155,101 @@ def d3pm_bound(model, key, x, trans, prior):
     return jax.vmap(one)(jax.random.split(key, x.shape[0]), x)
 
 
+def d3pm_samples(model, key, trans, prior, n=16):
+    """Ancestral sampling from p(x_T), then the mixture-form reverse steps p(x_{t-1} | x_t)."""
+    qbar = vd.cumulative_transitions(trans)
+
+    def step(i, carry):
+        x_t, key = carry
+        t = D3PM_STEPS - i
+        key, sub = jax.random.split(key)
+        probs = jax.vmap(lambda xi: vd.reverse_probs(xi, model(xi, t), trans[t - 1], qbar[t - 2]))(
+            x_t
+        )
+        return jax.random.categorical(sub, jnp.log(jnp.maximum(probs, 1e-30)), axis=-1), key
+
+    @jax.jit
+    def run(key):
+        k_T, k_0, k_steps = jax.random.split(key, 3)
+        x = jax.random.categorical(k_T, jnp.log(jnp.maximum(prior, 1e-30)), shape=(n, DIM))
+        x, _ = jax.lax.fori_loop(0, D3PM_STEPS - 1, step, (x, k_steps))
+        logits = jax.vmap(lambda xi: model(xi, 1))(x)
+        return jax.random.categorical(k_0, logits[..., :2], axis=-1)  # data classes only
+
+    return np.asarray(run(key))
+
+
 def evaluate(fn, key, x, repeats):
     values = [np.asarray(fn(k, x)) for k in jax.random.split(key, repeats)]
     return float(np.mean(values) / (DIM * math.log(2.0)))
+
+
+def run_vdm(x_train, x_test, batches_of, steps, hidden, repeats, quick):
+    """Fixed and learned schedules; returns (bits/dim, seconds per step, samples)."""
+    results, timing, samples = {}, {}, {}
+    for schedule in ("fixed", "learned"):
+        net = FourierDenoiser(DIM, hidden_sizes=hidden, rngs=nnx.Rngs(FLAGS.seed))
+        gamma = LearnedGamma(rngs=nnx.Rngs(1)) if schedule == "learned" else fixed_gamma()
+        model = nnx.List([net, gamma]) if schedule == "learned" else nnx.List([net])
+
+        def loss(m, key, batch, schedule=schedule, gamma=gamma):
+            pair = (m[0], m[1]) if schedule == "learned" else (m[0], gamma)
+            return jnp.mean(vdm_bound(pair, key, batch))
+
+        model, timing[f"VDM {schedule}"] = train(loss, model, steps, batches_of(x_train))
+        pair = (model[0], model[1]) if schedule == "learned" else (model[0], gamma)
+        for num_steps in (None, 100, 1000):
+            name = f"VDM {schedule}, T={'inf' if num_steps is None else num_steps}"
+            fn = jax.jit(lambda k, x, n=num_steps, p=pair: vdm_bound(p, k, x, n))
+            results[name] = evaluate(fn, jax.random.key(7), x_test, repeats)
+            print(f"{name}: {results[name]:.3f} bits/dim")
+        samples[f"VDM {schedule}"] = (
+            vdm_samples(pair, jax.random.key(3), num_steps=20 if quick else 100),
+            LEVELS,
+        )
+    return results, timing, samples
+
+
+def run_d3pm(binary_train, binary_test, batches_of, steps, hidden, repeats):
+    """Uniform and absorbing noise on binarised digits; same outputs as ``run_vdm``."""
+    results, timing, samples = {}, {}, {}
+    for kind in ("uniform", "absorbing"):
+        trans, prior, classes = d3pm_setup(kind)
+        net = D3PMNet(classes, hidden, rngs=nnx.Rngs(FLAGS.seed))
+
+        def loss(m, key, batch, trans=trans, prior=prior):
+            return jnp.mean(d3pm_bound(m, key, batch, trans, prior))
+
+        name = f"D3PM {kind} (binary)"
+        net, timing[name] = train(loss, net, steps, batches_of(binary_train))
+        fn = jax.jit(lambda k, x, m=net, tr=trans, p=prior: d3pm_bound(m, k, x, tr, p))
+        results[name] = evaluate(fn, jax.random.key(7), binary_test, repeats)
+        print(f"{name}: {results[name]:.3f} bits/dim")
+        samples[name] = (d3pm_samples(net, jax.random.key(3), trans, prior), 2)
+    return results, timing, samples
+
+
+def report(results, samples, path):
+    """The bound per configuration (bars) and a 4x4 grid of samples per model."""
+    fig, axes = plt.subplots(
+        1,
+        1 + len(samples),
+        figsize=(6 + 3 * len(samples), 4),
+        gridspec_kw={"width_ratios": [2] + [1] * len(samples)},
+    )
+    names = list(results)
+    axes[0].barh(names, [results[n] for n in names])
+    for i, n in enumerate(names):
+        axes[0].text(results[n], i, f" {results[n]:.3f}", va="center", fontsize=8)
+    axes[0].set_xlabel("test negative ELBO (bits/dim)")
+    axes[0].invert_yaxis()
+    for ax, (name, (images, levels)) in zip(axes[1:], samples.items(), strict=True):
+        grid = images[:16].reshape(4, 4, 8, 8).transpose(0, 2, 1, 3).reshape(32, 32)
+        ax.imshow(grid, cmap="gray_r", vmin=0, vmax=levels - 1)
+        ax.set_title(f"samples: {name}", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def main(argv):
@@ -169,56 +271,37 @@ def main(argv):
 
         return get
 
-    results, samples = {}, None
-    x_train, x_test = to_grid(train_levels), jnp.asarray(to_grid(test_levels))
-    for schedule in ("fixed", "learned"):
-        net = FourierDenoiser(DIM, hidden_sizes=hidden, rngs=nnx.Rngs(FLAGS.seed))
-        gamma = LearnedGamma(rngs=nnx.Rngs(1)) if schedule == "learned" else fixed_gamma()
-        model = nnx.List([net, gamma]) if schedule == "learned" else nnx.List([net])
+    results, timing, samples = {}, {}, {}
+    parts = []
+    if FLAGS.only in ("all", "vdm"):
+        x_train, x_test = to_grid(train_levels), jnp.asarray(to_grid(test_levels))
+        parts.append(run_vdm(x_train, x_test, batches_of, steps, hidden, repeats, quick))
+    if FLAGS.only in ("all", "d3pm"):
+        binary_train = (train_levels > 8).astype(np.int32)
+        binary_test = jnp.asarray(test_levels > 8, jnp.int32)
+        parts.append(run_d3pm(binary_train, binary_test, batches_of, steps, hidden, repeats))
+    for part_results, part_timing, part_samples in parts:
+        results.update(part_results)
+        timing.update(part_timing)
+        samples.update(part_samples)
+    for name, seconds in timing.items():
+        print(f"{name}: {1e3 * seconds:.1f} ms per training step")
 
-        def loss(m, key, batch, schedule=schedule, gamma=gamma):
-            pair = (m[0], m[1]) if schedule == "learned" else (m[0], gamma)
-            return jnp.mean(vdm_bound(pair, key, batch))
-
-        model = train(loss, model, steps, batches_of(x_train))
-        pair = (model[0], model[1]) if schedule == "learned" else (model[0], gamma)
-        for num_steps in (None, 100, 1000):
-            name = f"VDM {schedule}, T={'inf' if num_steps is None else num_steps}"
-            fn = jax.jit(lambda k, x, n=num_steps, p=pair: vdm_bound(p, k, x, n))
-            results[name] = evaluate(fn, jax.random.key(7), x_test, repeats)
-            print(f"{name}: {results[name]:.3f} bits/dim")
-        if schedule == "fixed":
-            samples = vdm_samples(pair, jax.random.key(3), num_steps=20 if quick else 100)
-
-    binary_train, binary_test = (train_levels > 8).astype(np.int32), (test_levels > 8)
-    for kind in ("uniform", "absorbing"):
-        trans, prior, classes = d3pm_setup(kind)
-        net = D3PMNet(classes, hidden, rngs=nnx.Rngs(FLAGS.seed))
-
-        def loss(m, key, batch, trans=trans, prior=prior):
-            return jnp.mean(d3pm_bound(m, key, batch, trans, prior))
-
-        net = train(loss, net, steps, batches_of(binary_train))
-        fn = jax.jit(lambda k, x, m=net, tr=trans, p=prior: d3pm_bound(m, k, x, tr, p))
-        name = f"D3PM {kind} (binary)"
-        results[name] = evaluate(
-            fn, jax.random.key(7), jnp.asarray(binary_test, jnp.int32), repeats
-        )
-        print(f"{name}: {results[name]:.3f} bits/dim")
-
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
-    names = list(results)
-    axes[0].barh(names, [results[n] for n in names])
-    axes[0].set_xlabel("test negative ELBO (bits/dim)")
-    axes[0].invert_yaxis()
-    grid = samples[:16].reshape(4, 4, 8, 8).transpose(0, 2, 1, 3).reshape(32, 32)
-    axes[1].imshow(grid, cmap="gray_r")
-    axes[1].set_title("VDM samples (fixed schedule)")
-    axes[1].axis("off")
-    fig.tight_layout()
-    fig.savefig(workdir / "report.png", dpi=100)
-    print(f"wrote {workdir / 'report.png'}")
+    summary = {
+        "bits_per_dim": results,
+        "seconds_per_step": timing,
+        "settings": {
+            "steps": steps,
+            "batch_size": FLAGS.batch_size,
+            "hidden_sizes": list(hidden),
+            "seed": FLAGS.seed,
+            "eval_repeats": repeats,
+            "backend": jax.default_backend(),
+        },
+    }
+    (workdir / "results.json").write_text(json.dumps(summary, indent=2))
+    report(results, samples, workdir / "report.png")
+    print(f"wrote {workdir / 'results.json'} and {workdir / 'report.png'}")
 
 
 if __name__ == "__main__":

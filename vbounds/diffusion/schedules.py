@@ -83,8 +83,10 @@ def init_monotone_gamma(key: jax.Array, *, hidden: int = 64) -> dict:
         raise ValueError(f"`hidden` must be a positive int, got {hidden!r}.")
     k2, k3 = jax.random.split(key)
     return {
-        "w1": jnp.asarray(1.0),
-        "b1": jnp.asarray(0.0),
+        # Strongly typed scalars: weakly typed ones change type after the first optimiser
+        # update and make a jitted training step compile twice.
+        "w1": jnp.ones(()),
+        "b1": jnp.zeros(()),
         "w2": jax.random.normal(k2, (hidden,)),
         "b2": jnp.zeros((hidden,)),
         "w3": 0.1 * jax.random.normal(k3, (hidden,)),
