@@ -99,6 +99,15 @@ def test_chunked_memory_does_not_grow_with_num_samples():
     assert stats["chunked_large"] < stats["unchunked_large"] / 100, stats
 
 
+def test_default_chunk_size_follows_the_measurements():
+    # The values measured by benchmarks/loglik.py (benchmarks/README.md).
+    assert vb.default_chunk_size("cpu") == 100
+    assert vb.default_chunk_size("gpu") == vb.default_chunk_size("tpu") == 1000
+    assert vb.default_chunk_size() == vb.default_chunk_size(jax.default_backend())
+    with pytest.raises(ValueError, match="`backend`"):
+        vb.default_chunk_size("metal")
+
+
 def test_effective_sample_size():
     np.testing.assert_allclose(vb.effective_sample_size(jnp.zeros(50)), 50.0, rtol=1e-5)
     np.testing.assert_allclose(

@@ -102,6 +102,7 @@ def test_resumed_run_reproduces_the_uninterrupted_run(tmp_path, caplog, uninterr
         ({"objective.estimator": "vimco", "objective.num_samples": 1}, ValueError, "vimco"),
         ({"batch_size": 6}, ValueError, "divisible by the number of devices \\(4\\)"),
         ({"eval.batch_size": 10}, ValueError, "eval.batch_size=10"),
+        ({"eval.chunk_size": 0}, ValueError, "eval.chunk_size"),
         ({"model.name": "gan"}, ValueError, "valid names: vae"),
         ({"optimizer.name": "adamm"}, ValueError, "optimizer.name"),
         ({"num_steps": 0}, ValueError, "num_steps"),

@@ -17,6 +17,7 @@ from vbounds.bounds import weighted_elbo
 from vbounds.estimators import Estimate
 from vbounds.estimators import estimate
 from vbounds.estimators import rws_wake_phi
+from vbounds.evaluation import default_chunk_size
 from vbounds.evaluation import effective_sample_size
 from vbounds.evaluation import gradient_snr
 from vbounds.evaluation import log_likelihood

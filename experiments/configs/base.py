@@ -29,8 +29,13 @@ def get_base_config() -> ml_collections.ConfigDict:
     config.optimizer = ml_collections.ConfigDict(
         {"name": "adam", "learning_rate": 1e-3, "eps": 1e-4, "schedule": "constant"}
     )
+    # chunk_size None: vb.default_chunk_size() of the backend (100 on CPU, 1000 on GPU).
     config.eval = ml_collections.ConfigDict(
-        {"num_samples": 5000, "chunk_size": 500, "batch_size": 100}
+        {
+            "num_samples": 5000,
+            "chunk_size": ml_collections.config_dict.placeholder(int),
+            "batch_size": 100,
+        }
     )
     config.distributed = ml_collections.ConfigDict(
         {"coordinator_address": "", "num_processes": 1, "process_id": 0}

@@ -16,6 +16,7 @@ from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
 from vbounds.data import Dataset, batch_indices, binarize, load_dataset
+from vbounds.evaluation import default_chunk_size
 from vbounds.models import MODELS, build_model
 from vbounds.objectives import check_objective_config, get_objective
 from vbounds.training.evaluate import evaluate_batch, summarize
@@ -64,6 +65,14 @@ def check_config(config, *, num_devices: int, num_processes: int = 1) -> None:
             f"valid: {', '.join(OPTIMIZERS)}"
         )
     eval_batch = config.get("eval", {}).get("batch_size", config.batch_size)
+    eval_chunk = config.get("eval", {}).get("chunk_size")
+    if eval_chunk is not None and (
+        isinstance(eval_chunk, bool) or not isinstance(eval_chunk, int) or eval_chunk < 1
+    ):
+        raise ValueError(
+            f"config.eval.chunk_size must be a positive int or None (the backend's "
+            f"measured default), got {eval_chunk!r}"
+        )
     for name, size in (("batch_size", config.batch_size), ("eval.batch_size", eval_batch)):
         if size % num_devices or size % num_processes:
             raise ValueError(
@@ -207,7 +216,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
         )
     eval_config = config.get("eval", {})
     eval_samples = eval_config.get("num_samples", 5000)
-    eval_chunk = eval_config.get("chunk_size", 500)
+    # None: the chunk measured fastest on this backend (benchmarks/README.md, loglik).
+    eval_chunk = eval_config.get("chunk_size") or default_chunk_size()
     eval_batch = eval_config.get("batch_size", config.batch_size)
     log_every = config.get("log_every", 50)
     is_chief = jax.process_index() == 0
