@@ -40,8 +40,16 @@ def _strip_time(rows):
 def test_training_lowers_the_loss_and_writes_the_outputs(tmp_path, caplog):
     assert jax.device_count() == 4
     caplog.set_level(logging.INFO, logger="vbounds")
-    results = train_and_evaluate(tiny_config(), str(tmp_path))
+    with jax.log_compiles(True):
+        results = train_and_evaluate(tiny_config(), str(tmp_path))
     assert "devices: 4" in caplog.text and "'data': 4" in caplog.text
+    # One compile per config: 40 steps and two evaluations reuse the first executables
+    # (a weakly typed or Python-scalar leaf in the state would trigger a second compile).
+    compiles = [
+        r.getMessage() for r in caplog.records if "Finished XLA compilation" in r.getMessage()
+    ]
+    assert sum("jit(train_step)" in m for m in compiles) == 1, compiles
+    assert sum("jit(eval_step)" in m for m in compiles) == 1, compiles
     rows = read_metrics(os.path.join(tmp_path, "metrics.jsonl"))
     train = [r for r in rows if "loss" in r]
     test = [r for r in rows if "test_log_likelihood" in r]
