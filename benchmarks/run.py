@@ -86,6 +86,12 @@ def main(argv=None) -> int:
         f"load average {info['load_average_at_start']}",
         flush=True,
     )
+    command = (
+        "python -m benchmarks.run"
+        + (" --quick" if args.quick else "")
+        + (" --gpu" if args.gpu else "")
+        + (f" --only {args.only}" if args.only else "")
+    )
     results: dict = {}
     for name in names:
         module_name, needs = BENCHMARKS[name]
@@ -110,15 +116,10 @@ def main(argv=None) -> int:
             continue
         result["elapsed_s"] = time.perf_counter() - start
         result["load_average_after"] = list(os.getloadavg())
+        result["command"] = command
         results[name] = result
         print("\n" + section(name, result), flush=True)
 
-    command = (
-        "python -m benchmarks.run"
-        + (" --quick" if args.quick else "")
-        + (" --gpu" if args.gpu else "")
-        + (f" --only {args.only}" if args.only else "")
-    )
     for result in results.values():
         result["command"] = command
     out_dir = HERE / "results"
