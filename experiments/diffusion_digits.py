@@ -2,12 +2,14 @@
 
 VDM: the 17 grey levels (0..16) of each pixel are mapped to a grid in [-1, 1] and modelled with
 the discretised decoder (``num_bins=17``), so the bound is on the discrete likelihood; the
-denoiser (``FourierDenoiser``) is trained on the continuous-time bound with a fixed linear or a
-learned (``LearnedGamma``) schedule and evaluated in continuous time and with T = 100 and 1000
-steps. D3PM: binarised digits (pixel > 8) with uniform and absorbing noise, an MLP predicting
+denoiser (``GridDenoiser``: a per-pixel posterior over the 17 levels) is trained on the
+continuous-time bound with a fixed linear or a learned (``LearnedGamma``) schedule and
+evaluated in continuous time and with T = 100 and 1000 steps. D3PM: binarised digits
+(pixel > 8) with uniform and absorbing noise, an MLP predicting
 ``p(x_0 | x_t)``, trained and evaluated on ``vb.diffusion.categorical_vlb`` (mixture form).
 Writes ``results.json`` (test bits/dim per configuration and the measured seconds per training
-step) and ``report.png`` (the bound per configuration and samples of each trained model).
+step) and ``report.png`` (the bound per configuration and samples of each trained model);
+``--only`` keeps the other family's numbers already in ``results.json``.
 
     python -m experiments.diffusion_digits --workdir=workdirs/diffusion_digits
     python -m experiments.diffusion_digits --only=d3pm   # one family: vdm or d3pm
@@ -31,7 +33,7 @@ from flax import nnx
 from sklearn.datasets import load_digits
 
 import vbounds as vb
-from vbounds.models.denoisers import FourierDenoiser, LearnedGamma
+from vbounds.models.denoisers import LearnedGamma
 from vbounds.models.layers import MLP
 
 matplotlib.use("Agg")
@@ -46,6 +48,7 @@ flags.DEFINE_enum("only", "all", ["all", "vdm", "d3pm"], "Run only one family of
 FLAGS = flags.FLAGS
 
 LEVELS, DIM, D3PM_STEPS = 17, 64, 50
+GAMMA_MIN, GAMMA_MAX = -13.3, 5.0
 vd = vb.diffusion
 
 
@@ -108,7 +111,37 @@ def vdm_bound(model, key, x, num_steps=None):
 
 
 def fixed_gamma():
-    return lambda t: vd.linear_gamma(t, gamma_min=-13.3, gamma_max=5.0)
+    return lambda t: vd.linear_gamma(t, gamma_min=GAMMA_MIN, gamma_max=GAMMA_MAX)
+
+
+class GridDenoiser(nnx.Module):
+    """``eps_hat(z_t, gamma_t)`` through a per-pixel posterior over the 17 grey levels.
+
+    Logits over the levels ``v_k`` of pixel ``j``: an MLP of ``(z, embedding of gamma)`` plus
+    the exact Gaussian log-likelihood ``-(z_j - alpha v_k)^2 / (2 sigma^2)``; then ``x_hat`` is
+    the posterior mean and ``eps_hat = (z - alpha x_hat) / sigma``. With constant logits
+    ``log p_j(k)`` this is the exact denoiser of independent per-pixel marginals, and at low
+    noise it snaps ``z`` to the grid exactly. A plain MLP predicting ``eps`` (even on VDM's
+    Fourier features) cannot learn that snapping in a few thousand steps: it paid ~0.5
+    bits/dim below gamma = -8, where the exact denoiser costs nothing, and ended at 4.2
+    bits/dim, above the per-pixel baseline.
+    """
+
+    def __init__(self, hidden, *, rngs):
+        self.mlp = MLP(DIM + 16, hidden, DIM * LEVELS, activation="gelu", rngs=rngs)
+
+    def __call__(self, z, gamma):
+        gamma = jnp.broadcast_to(jnp.asarray(gamma, z.dtype), z.shape[:-1])
+        s = (gamma - GAMMA_MIN) / (GAMMA_MAX - GAMMA_MIN)
+        angles = 1e3 * s[..., None] * jnp.exp(-math.log(1e4) * jnp.arange(8) / 7)
+        h = jnp.concatenate([z, jnp.sin(angles), jnp.cos(angles)], axis=-1)
+        alpha = jnp.sqrt(jax.nn.sigmoid(-gamma))[..., None]
+        var = jax.nn.sigmoid(gamma)[..., None]
+        grid = jnp.linspace(-1.0, 1.0, LEVELS)
+        log_lik = -((z[..., None] - alpha[..., None] * grid) ** 2) / (2 * var[..., None])
+        logits = self.mlp(h).reshape(*z.shape, LEVELS) + log_lik
+        x_hat = jax.nn.softmax(logits, axis=-1) @ grid
+        return (z - alpha * x_hat) / jnp.sqrt(var)
 
 
 def vdm_samples(model, key, n=16, num_steps=100):
@@ -188,8 +221,12 @@ def run_vdm(x_train, x_test, batches_of, steps, hidden, repeats, quick):
     """Fixed and learned schedules; returns (bits/dim, seconds per step, samples)."""
     results, timing, samples = {}, {}, {}
     for schedule in ("fixed", "learned"):
-        net = FourierDenoiser(DIM, hidden_sizes=hidden, rngs=nnx.Rngs(FLAGS.seed))
-        gamma = LearnedGamma(rngs=nnx.Rngs(1)) if schedule == "learned" else fixed_gamma()
+        net = GridDenoiser(hidden, rngs=nnx.Rngs(FLAGS.seed))
+        gamma = (
+            LearnedGamma(gamma_min=GAMMA_MIN, gamma_max=GAMMA_MAX, rngs=nnx.Rngs(1))
+            if schedule == "learned"
+            else fixed_gamma()
+        )
         model = nnx.List([net, gamma]) if schedule == "learned" else nnx.List([net])
 
         def loss(m, key, batch, schedule=schedule, gamma=gamma):
@@ -257,6 +294,7 @@ def main(argv):
     quick = FLAGS.quick
     steps = 30 if quick else FLAGS.steps
     hidden = (64,) if quick else (256, 256)
+    vdm_hidden = (64,) if quick else (128,)  # wider or deeper overfits the 1,500 images sooner
     repeats = 2 if quick else 20
     workdir = pathlib.Path(FLAGS.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -272,10 +310,15 @@ def main(argv):
         return get
 
     results, timing, samples = {}, {}, {}
+    previous = workdir / "results.json"
+    if FLAGS.only != "all" and previous.exists():  # keep the other family's numbers
+        old = json.loads(previous.read_text())
+        results.update(old.get("bits_per_dim", {}))
+        timing.update(old.get("seconds_per_step", {}))
     parts = []
     if FLAGS.only in ("all", "vdm"):
         x_train, x_test = to_grid(train_levels), jnp.asarray(to_grid(test_levels))
-        parts.append(run_vdm(x_train, x_test, batches_of, steps, hidden, repeats, quick))
+        parts.append(run_vdm(x_train, x_test, batches_of, steps, vdm_hidden, repeats, quick))
     if FLAGS.only in ("all", "d3pm"):
         binary_train = (train_levels > 8).astype(np.int32)
         binary_test = jnp.asarray(test_levels > 8, jnp.int32)
@@ -294,6 +337,8 @@ def main(argv):
             "steps": steps,
             "batch_size": FLAGS.batch_size,
             "hidden_sizes": list(hidden),
+            "vdm_hidden_sizes": list(vdm_hidden),
+            "vdm_denoiser": "GridDenoiser (per-pixel posterior over the 17 levels)",
             "seed": FLAGS.seed,
             "eval_repeats": repeats,
             "backend": jax.default_backend(),
