@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --nbmake tests notebooks
+	$(PY) -m pytest -n 2 --nbmake --durations=15 tests notebooks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
