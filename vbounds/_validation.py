@@ -1,10 +1,55 @@
-"""Argument checks shared by the core modules (trace-time, never inside XLA)."""
+"""Argument checks shared by the core modules (trace-time, never inside XLA).
+
+Value checks (NaN, ranges) run on concrete arrays and raise ``ValueError`` at once. On a
+traced array they are skipped, unless :func:`vbounds.checking.checked` is tracing the call:
+then they become ``checkify.debug_check`` s, which ``checked`` turns into a run-time error and
+which compile to nothing anywhere else.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
+
+# Set by `vbounds.checking.checked` while it traces the wrapped function.
+_CHECKIFY = contextvars.ContextVar("vbounds_checkify", default=False)
+
+
+@contextlib.contextmanager
+def checkify_value_checks():
+    """Within this block, value checks on traced arrays emit ``checkify.debug_check`` s."""
+    token = _CHECKIFY.set(True)
+    try:
+        yield
+    finally:
+        _CHECKIFY.reset(token)
+
+
+def require(predicate, *arrays, message: str) -> None:
+    """Raises ``ValueError(message)`` unless ``predicate(*arrays)`` is all true.
+
+    With concrete ``arrays`` the check runs now. With traced ones it is skipped (the
+    predicate is not even traced), unless ``checked`` is tracing the call: then it becomes a
+    ``checkify.debug_check``. A ``debug_check`` rather than a ``check`` because jit caches
+    traces: a jaxpr traced under ``checked`` may later be reused by a plain ``jit`` call,
+    where an unfunctionalised ``check`` fails to compile but a ``debug_check`` compiles to
+    nothing.
+    """
+    traced = any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(arrays))
+    if traced and not _CHECKIFY.get():
+        return
+    ok = predicate(*arrays)
+    if traced:
+        # checkify formats the message with str.format: escape literal braces.
+        escaped = message.replace("{", "{{").replace("}", "}}")
+        checkify.debug_check(jnp.all(ok), escaped)
+    elif not np.all(np.asarray(ok)):
+        raise ValueError(message)
 
 
 def as_float_array(x: jax.typing.ArrayLike, name: str, *, min_ndim: int = 0) -> jax.Array:
@@ -34,6 +79,14 @@ def normalize_axis(axis: int, ndim: int, name: str = "axis") -> int:
     return int(axis) % ndim
 
 
+def check_nonempty(arr: jax.Array, axis: int, name: str) -> None:
+    """Raises unless ``arr`` has at least one sample along ``axis`` (a shape check)."""
+    if arr.shape[axis] == 0:
+        raise ValueError(
+            f"`{name}` must have at least one sample along axis {axis}, got shape {arr.shape}."
+        )
+
+
 def concrete_float(x, name: str):
     """Returns ``x`` as a Python float when it is concrete, else ``None`` (traced)."""
     try:
@@ -45,10 +98,13 @@ def concrete_float(x, name: str):
 def check_finite_if_concrete(x: jax.Array, name: str) -> None:
     """Raises if a concrete (non-traced) array holds NaN or +inf.
 
-    Under ``jit`` the values are unknown at trace time; the check then falls to
-    ``jax.debug`` tooling (``jax_debug_nans``), which is the caller's choice.
+    ``-inf`` passes: it is a legitimate log of zero. Under ``jit`` the values are unknown at
+    trace time; wrap the function in :func:`vbounds.checking.checked` to check them at run
+    time.
     """
     if isinstance(x, jax.core.Tracer):
+        require(lambda v: ~jnp.isnan(v), x, message=f"`{name}` contains NaN.")
+        require(lambda v: ~jnp.isposinf(v), x, message=f"`{name}` contains +inf.")
         return
     arr = np.asarray(x)
     if np.isnan(arr).any():
