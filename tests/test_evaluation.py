@@ -166,6 +166,34 @@ def test_gradient_snr():
         vb.gradient_snr(jnp.ones((1, 3)))
 
 
+def test_diagnostics_propagate_nan():
+    # Reported: pareto_k_hat gave -inf ("reliable") on NaN weights, gradient_snr gave 0.
+    z = jax.random.normal(jax.random.key(11), (2, 100))
+    khat = jax.jit(lambda lw: vb.pareto_k_hat(lw, axis=1))
+    for bad in (jnp.nan, jnp.inf):
+        log_w = z.at[0, 17].set(bad)
+        for value in (vb.pareto_k_hat(log_w, axis=1), khat(log_w)):
+            assert np.isnan(value[0]), value
+            np.testing.assert_allclose(value[1], vb.pareto_k_hat(z[1]), rtol=1e-6)
+    # -inf is a zero weight, not an error
+    assert np.isfinite(float(vb.pareto_k_hat(z[1].at[3].set(-jnp.inf))))
+    draws = jnp.ones((10, 3)).at[:, 1].set(2.0)
+    for bad in (jnp.nan, jnp.inf):
+        snr = np.asarray(vb.gradient_snr(draws.at[4, 0].set(bad)))
+        assert np.isnan(snr[0]) and snr[1] == snr[2] == math.inf, snr
+    assert np.isnan(float(jax.jit(vb.gradient_snr)(jnp.zeros(5).at[2].set(jnp.nan))))
+
+
+def test_empty_or_zero_sized_arguments_are_named():
+    with pytest.raises(ValueError, match="`log_w` must have at least one sample along axis 0"):
+        vb.effective_sample_size(jnp.zeros((0,)))
+    # Reported: chunk_size=0 blamed `num_samples`.
+    with pytest.raises(ValueError, match="`chunk_size` must be >= 1, got 0"):
+        vb.log_likelihood(
+            jax.random.key(0), LOG_JOINT, lg.make_q, Q_OFF, num_samples=10, chunk_size=0
+        )
+
+
 def test_dreg_improves_the_encoder_snr_as_k_grows():
     # Rainforth et al. 2018: reparam IWAE's encoder SNR falls like 1/sqrt(K); DReG's does not.
     def snr(estimator, k):

@@ -44,11 +44,11 @@ class Estimate(NamedTuple):
     log_weights: jax.Array
 
 
-def _check_num_samples(num_samples: Any) -> int:
+def _check_num_samples(num_samples: Any, name: str = "num_samples") -> int:
     if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise TypeError(f"`num_samples` must be an int, got {type(num_samples).__name__}.")
+        raise TypeError(f"`{name}` must be an int, got {type(num_samples).__name__}.")
     if num_samples < 1:
-        raise ValueError(f"`num_samples` must be >= 1, got {num_samples}.")
+        raise ValueError(f"`{name}` must be >= 1, got {num_samples}.")
     return int(num_samples)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from vbounds._validation import as_float_array, normalize_axis
+from vbounds._validation import as_float_array, check_nonempty, normalize_axis
 from vbounds.estimators import _check_key, _check_num_samples, _log_prob_shape_check, estimate
 
 __all__ = [
@@ -74,7 +74,7 @@ def log_likelihood(
     if chunk_size is None or chunk_size == k:
         est = estimate(key, log_joint, make_q, q_params, num_samples=k, bound="iwae")
         return est.value
-    c = _check_num_samples(chunk_size)
+    c = _check_num_samples(chunk_size, "chunk_size")
     if c > k:
         raise ValueError(f"`chunk_size`={c} must not exceed `num_samples`={k}.")
     q_params = jax.lax.stop_gradient(q_params)
@@ -131,6 +131,7 @@ def effective_sample_size(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Arr
     """
     arr = as_float_array(log_w, "log_w", min_ndim=1)
     ax = normalize_axis(axis, arr.ndim)
+    check_nonempty(arr, ax, "log_w")
     # Centre first: at magnitudes ~1e4 the two log-sum-exps would each carry an absolute
     # float32 rounding error of ~1e-3 that does not cancel.
     centred = arr - jax.lax.stop_gradient(jnp.max(arr, axis=ax, keepdims=True))
@@ -162,7 +163,11 @@ def _pareto_k_hat_1d(log_w: jax.Array) -> jax.Array:
     shape = jnp.mean(jnp.log1p(-b_post * x))
     # Weakly informative prior pulling towards 0.5 (Vehtari et al.).
     shape = (n * shape + 10.0 * 0.5) / (n + 10.0)
-    return jnp.where(x_max > 0, shape, -jnp.inf)
+    shape = jnp.where(x_max > 0, shape, -jnp.inf)
+    # NaN or +inf log-weights would otherwise fall through `x_max > 0` (NaN compares false)
+    # to the flat-tail verdict -inf, the most reassuring answer. There is no valid fit.
+    invalid = jnp.any(jnp.isnan(log_w) | jnp.isposinf(log_w))
+    return jnp.where(invalid, jnp.nan, shape)
 
 
 def pareto_k_hat(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Array:
@@ -172,7 +177,8 @@ def pareto_k_hat(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Array:
     weights (Zhang & Stephens' estimator with Vehtari et al.'s weak prior) and returns
     its shape. Rules of thumb: below 0.5 the importance weights have finite
     variance; 0.5-0.7 usable; above 0.7 the estimate of ``log p(x)`` is unreliable.
-    Returns ``-inf`` when the tail is flat (all largest weights equal).
+    Returns ``-inf`` when the tail is flat (all largest weights equal) and NaN when
+    ``log_w`` holds NaN or ``+inf`` (also under ``jit``).
 
     Args:
       log_w: log importance weights, sample axis ``axis``; needs K >= 25.
@@ -209,7 +215,8 @@ def gradient_snr(grads: Any, axis: int = 0) -> Any:
       axis: the draw axis.
 
     Returns:
-      A pytree of SNRs (0 where both mean and std are 0, inf where only std is).
+      A pytree of SNRs (0 where both mean and std are 0, inf where only std is, NaN where
+      the draws hold NaN or inf).
 
     References:
       Rainforth et al., Tighter Variational Bounds are Not Necessarily Better, 2018.
@@ -223,6 +230,9 @@ def gradient_snr(grads: Any, axis: int = 0) -> Any:
         mean = jnp.abs(jnp.mean(arr, axis=ax))
         std = jnp.std(arr, axis=ax, ddof=1)
         safe = jnp.where(std > 0, std, 1.0)
-        return jnp.where(std > 0, mean / safe, jnp.where(mean > 0, jnp.inf, 0.0))
+        snr = jnp.where(std > 0, mean / safe, jnp.where(mean > 0, jnp.inf, 0.0))
+        # NaN or inf draws make the mean or std NaN, which every comparison above treats
+        # as "not positive", giving SNR 0; propagate NaN instead.
+        return jnp.where(jnp.isnan(mean) | jnp.isnan(std), jnp.nan, snr)
 
     return jax.tree.map(snr, grads)
