@@ -252,6 +252,43 @@ def test_classifier_js_formulas_and_range():
     assert np.all(np.isfinite(g))
 
 
+def test_classifier_js_rejects_positive_log_probabilities():
+    # Reported: the bound exceeded its ceiling log 2. Only inputs above 0 (not
+    # log-probabilities) can do that: log 2 + 0.5 mean(log D) + 0.5 mean(log(1 - D)) <= log 2.
+    real = np.array([0.7, -0.1, -0.2])
+    gen = np.array([-0.1, -0.3])
+    with pytest.raises(ValueError, match="log_prob_real"):
+        mi.classifier_js_divergence(real, gen)
+    with pytest.raises(ValueError, match="log_prob_generated"):
+        mi.classifier_js_distance(gen, real)
+    jitted = jax.jit(
+        lambda r, g: (mi.classifier_js_divergence(r, g), mi.classifier_js_distance(r, g))
+    )
+    assert all(np.isnan(v) for v in jitted(real, gen))
+    valid = jitted(np.log([0.9, 0.8, 1.0]), np.log([0.7, 1.0]))
+    expected = math.log(2) + 0.5 * np.log([0.9, 0.8, 1.0]).mean() + 0.5 * np.log([0.7, 1.0]).mean()
+    np.testing.assert_allclose(valid[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(valid[1], math.sqrt(expected / math.log(2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_scores_raise_naming_the_argument(bad):
+    scores = random_scores(30, n=3)
+    scores[1, 2] = bad
+    word = "NaN" if np.isnan(bad) else r"\+inf"
+    for fn in (mi.infonce, mi.nwj, mi.dv, mi.js, mi.js_mi, lambda s: mi.smile(s, 5.0)):
+        with pytest.raises(ValueError, match=f"`scores` contains {word}"):
+            fn(scores)
+    with pytest.raises(ValueError, match=f"`log_baseline` contains {word}"):
+        mi.tuba(random_scores(31, n=3), np.array([0.0, bad, 0.0]))
+    with pytest.raises(ValueError, match=f"`log_q_marginal` contains {word}"):
+        mi.club_sampled(np.zeros(3), np.array([0.0, bad, 0.0]))
+    # -inf scores (zero density ratios) remain valid input
+    ok = random_scores(32, n=3)
+    ok[0, 1] = -np.inf
+    assert np.isfinite(mi.infonce(ok))
+
+
 # --- orientation ----------------------------------------------------------------------
 
 

@@ -7,11 +7,14 @@ import math
 import jax
 import jax.numpy as jnp
 
-from vbounds._validation import as_float_array, concrete_float
+from vbounds._validation import as_float_array, check_finite_if_concrete, concrete_float
 
 
 def square_scores(scores: jax.typing.ArrayLike, name: str = "scores") -> jax.Array:
-    """Returns ``scores`` as a float [N, N] array with N >= 2, or raises naming ``name``."""
+    """Returns ``scores`` as a float [N, N] array with N >= 2, or raises naming ``name``.
+
+    Concrete NaN or ``+inf`` entries raise too (``-inf``, a zero density ratio, passes).
+    """
     s = as_float_array(scores, name)
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
         raise ValueError(
@@ -23,12 +26,17 @@ def square_scores(scores: jax.typing.ArrayLike, name: str = "scores") -> jax.Arr
             f"`{name}` needs N >= 2 pairs (the marginal term uses the off-diagonal entries), "
             f"got N = {s.shape[0]}."
         )
+    check_finite_if_concrete(s, name)
     return s
 
 
 def vector(x: jax.typing.ArrayLike, name: str, n: int | None = None) -> jax.Array:
-    """Returns ``x`` as a float [n] array (a scalar is broadcast), or raises naming ``name``."""
+    """Returns ``x`` as a float [n] array (a scalar is broadcast), or raises naming ``name``.
+
+    Concrete NaN or ``+inf`` entries raise too.
+    """
     v = as_float_array(x, name)
+    check_finite_if_concrete(v, name)
     if n is None:
         if v.ndim != 1 or v.shape[0] < 1:
             raise ValueError(f"`{name}` must be a non-empty 1-D array, got shape {v.shape}.")

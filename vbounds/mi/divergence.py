@@ -17,6 +17,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from vbounds._validation import require
 from vbounds.mi import _checks
 
 Array = jax.Array
@@ -34,8 +35,10 @@ def classifier_js_divergence(
         \\max\\Big(0,\\; \\log 2 + \\tfrac12 \\operatorname{mean}_i \\log D(x_i)
             + \\tfrac12 \\operatorname{mean}_k \\log(1 - D(\\tilde x_k))\\Big)
 
-    The value lies in ``[0, log 2]`` nats, ``[0, 1]`` bits. From logits ``l`` of "real",
-    ``log D = jax.nn.log_sigmoid(l)`` and ``log(1 - D) = jax.nn.log_sigmoid(-l)``.
+    The value lies in ``[0, log 2]`` nats, ``[0, 1]`` bits, because log-probabilities are
+    at most 0. From logits ``l`` of "real", ``log D = jax.nn.log_sigmoid(l)`` and
+    ``log(1 - D) = jax.nn.log_sigmoid(-l)``. A positive entry is not a log-probability:
+    it raises when concrete and makes the result NaN under ``jit``.
 
     Args:
       log_prob_real: ``[N]`` values ``log D(x_i)``, the log-probability the classifier
@@ -55,8 +58,19 @@ def classifier_js_divergence(
         raise ValueError(f"`unit` must be one of {sorted(_UNITS)}, got {unit!r}.")
     real = _checks.vector(log_prob_real, "log_prob_real")
     generated = _checks.vector(log_prob_generated, "log_prob_generated")
+    # The ceiling log 2 holds only for log-probabilities (<= 0); positive "log-probabilities"
+    # (probabilities or raw logits passed by mistake) would push the value above it. Clamping
+    # them to 0 would hide the mistake, so they are an error (NaN under jit).
+    valid = True
+    for name, values in (("log_prob_real", real), ("log_prob_generated", generated)):
+        require(
+            lambda v: v <= 0.0,
+            values,
+            message=f"`{name}` must hold log-probabilities (<= 0); got a positive entry.",
+        )
+        valid = valid & jnp.all(values <= 0.0)
     bound = math.log(2.0) + 0.5 * jnp.mean(real) + 0.5 * jnp.mean(generated)
-    return jnp.maximum(bound, 0.0) * _UNITS[unit]
+    return jnp.where(valid, jnp.maximum(bound, 0.0) * _UNITS[unit], jnp.nan)
 
 
 def classifier_js_distance(log_prob_real: ArrayLike, log_prob_generated: ArrayLike) -> Array:
@@ -76,4 +90,6 @@ def classifier_js_distance(log_prob_real: ArrayLike, log_prob_generated: ArrayLi
     bits = classifier_js_divergence(log_prob_real, log_prob_generated, unit="bits")
     positive = bits > 0.0
     # sqrt has an infinite slope at 0: take it only where the bound is positive.
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, bits, 1.0)), 0.0)
+    distance = jnp.where(positive, jnp.sqrt(jnp.where(positive, bits, 1.0)), 0.0)
+    # NaN (invalid log-probabilities under jit) compares false: keep it rather than report 0.
+    return jnp.where(jnp.isnan(bits), jnp.nan, distance)
