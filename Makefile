@@ -8,10 +8,17 @@ PYTHON ?= python3
 .PHONY: test lint format demo bench bench-quick clean
 BENCH_STAMP := $(VENV)/.installed-bench
 
-$(STAMP): pyproject.toml
+LAB_STAMP := $(VENV)/.installed-lab
+
+# The framework alone (make demo); the test suite adds the dev and docs tools.
+$(LAB_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[lab]"
+	touch $(LAB_STAMP)
+
+$(STAMP): $(LAB_STAMP)
+	$(PY) -m pip install -q -e ".[lab,dev,docs]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -25,11 +32,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: $(STAMP)
+demo: $(LAB_STAMP)
 	$(PY) -m experiments.main --config=experiments/configs/default.py --workdir=workdirs/demo
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e ".[dev,bench]"
+	$(PY) -m pip install -q -e ".[lab,dev,bench]"
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

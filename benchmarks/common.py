@@ -155,7 +155,7 @@ def peak_rss_mb() -> float:
 
 def digits(seed: int = 0):
     """The binarised digits: (x_train grey-level in [0, 1], x_test fixed binary)."""
-    from vbounds.data.digits import load_digits
+    from vbounds.lab.data.digits import load_digits
 
     data = load_digits(seed=seed)
     return np.asarray(data.x_train, np.float32), np.asarray(data.x_test, np.float32)

@@ -33,8 +33,8 @@ from flax import nnx
 from sklearn.datasets import load_digits
 
 import vbounds as vb
-from vbounds.models.denoisers import LearnedGamma
-from vbounds.models.layers import MLP
+from vbounds.lab.models.denoisers import LearnedGamma
+from vbounds.lab.models.layers import MLP
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -7,7 +7,7 @@ import jax
 import ml_collections
 from absl import app, flags
 
-from vbounds.training.analysis import gradient_snr, load_run
+from vbounds.lab.analysis import gradient_snr, load_run
 
 flags.DEFINE_string("workdir", None, "A trained run's directory (config.json, checkpoints/).")
 flags.DEFINE_list("num_samples", ["1", "5", "50"], "Values of K.")
@@ -22,9 +22,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     _, dataset, model = load_run(FLAGS.workdir)
-    batch = {"x": dataset.x_test[: FLAGS.batch_size]}
-    if dataset.y_test is not None:
-        batch["y"] = dataset.y_test[: FLAGS.batch_size]
+    batch = {k: v[: FLAGS.batch_size] for k, v in dataset.test_split().items()}
     lines = ["| K | estimator | encoder SNR | decoder SNR |", "| --- | --- | --- | --- |"]
     for k in map(int, FLAGS.num_samples):
         for estimator in FLAGS.estimators:

@@ -40,7 +40,7 @@ from flax import nnx
 from ml_collections import config_flags
 
 import vbounds as vb
-from vbounds.models.critics import BaselineMLP, ConcatCritic, SeparableCritic
+from vbounds.lab.models.critics import BaselineMLP, ConcatCritic, SeparableCritic
 
 ESTIMATORS = ("infonce", "nwj", "tuba", "interpolated", "js", "dv", "mine", "smile")
 CRITICS = ("separable", "concat")
@@ -276,7 +276,7 @@ def summarize_sweep(workdir: str, points: Sequence[dict[str, str]]) -> list[dict
     Returns:
       One row per (critic, variant, estimator): ``mean`` and ``std`` per level.
     """
-    from vbounds.training.sweep import job_name
+    from vbounds.lab.training.sweep import job_name
 
     rows, true_mi, batch = [], None, None
     for point in points:

@@ -1,26 +1,23 @@
 """Runs a grid of experiments and summarises them.
 
 ``python -m experiments.sweep --config=experiments/configs/iwae_k5.py
---sweep='objective.num_samples=1,5,50' --sweep='seed=0,1,2' --workdir=runs/k``
+--sweep='objective.num_samples=1,5,50' --sweep='seed=0,1,2' --workdir=runs/k
+[--config.num_steps=1000 ...] [--parallel=2]``
 
-Jobs run the config's ``entry_point`` (default ``experiments.main``, summarised from the
-test metrics); an entry point with its own ``summarize_sweep(workdir, points)`` (e.g.
-``experiments.mi_gaussian``, the MI staircase) writes the summary itself.
+Every job runs ``experiments.main`` with the ``--config.*`` overrides given here and its
+grid point's. Writes ``summary.md``, ``summary.csv`` and ``summary.png``; exits non-zero
+when a job failed (the summary lists it with its error).
 """
 
-import importlib
+import sys
 
 from absl import app, flags
+from ml_collections import config_flags
 
-from vbounds.training.sweep import (
-    DEFAULT_ENTRY_POINT,
-    entry_point,
-    parse_sweep,
-    run_sweep,
-    summarize_sweep,
-)
+from vbounds.lab.sweep import parse_sweep, run_sweep, summarize_sweep
 
-flags.DEFINE_string("config", None, "Base experiment config file.")
+# The config is parsed here too, so a bad override fails before any job starts.
+config_flags.DEFINE_config_file("config", None, "Base experiment config file.", lock_config=True)
 flags.DEFINE_multi_string("sweep", [], "'a.b=v1,v2' (repeat for a Cartesian product).")
 flags.DEFINE_string("workdir", None, "Sweep directory: one subdirectory per job.")
 flags.DEFINE_integer("parallel", 1, "Jobs run at once as local processes.")
@@ -32,18 +29,20 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     points = parse_sweep(FLAGS.sweep)
-    entry = entry_point(FLAGS.config)
+    overrides = [a for a in sys.argv[1:] if a.startswith("--config.")]
+    codes = None
     if not FLAGS.summarize_only:
-        codes = run_sweep(FLAGS.config, FLAGS.workdir, points, parallel=FLAGS.parallel, entry=entry)
-        failed = [i for i, c in enumerate(codes) if c]
-        if failed:
-            print(f"jobs {failed} failed; see log.txt in their directories")
-    if entry == DEFAULT_ENTRY_POINT:
-        summarize_sweep(FLAGS.workdir, points)
-    else:
-        importlib.import_module(entry).summarize_sweep(FLAGS.workdir, points)
+        config_path = FLAGS["config"].config_filename
+        codes = run_sweep(
+            config_path, FLAGS.workdir, points, parallel=FLAGS.parallel, overrides=overrides
+        )
+    summarize_sweep(FLAGS.workdir, points, codes=codes)
     with open(f"{FLAGS.workdir}/summary.md") as f:
         print(f.read())
+    failed = [i for i, c in enumerate(codes or []) if c]
+    if failed:
+        print(f"{len(failed)} of {len(points)} jobs failed; see summary.md and their log.txt")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

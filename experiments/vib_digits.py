@@ -26,7 +26,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import vbounds as vb
-from vbounds.models.layers import MLP
+from vbounds.lab.models.layers import MLP
 
 NUM_CLASSES, EVAL_SAMPLES = 10, 12
 

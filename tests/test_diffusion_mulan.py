@@ -27,7 +27,12 @@ from test_diffusion_gaussian import (
 )
 
 import vbounds as vb
-from vbounds.models.denoisers import AuxiliaryEncoder, FourierDenoiser, MuLAN, PolynomialSchedule
+from vbounds.lab.models.denoisers import (
+    AuxiliaryEncoder,
+    FourierDenoiser,
+    MuLAN,
+    PolynomialSchedule,
+)
 
 vd = vb.diffusion
 MUS = np.array([0.3, -1.0, 0.5])

@@ -1,8 +1,8 @@
 """vbounds: variational bounds and their gradient estimators, in JAX.
 
-The core (this namespace, ``vb.mi`` and ``vb.diffusion``) imports jax and distrax only.
-Models, objectives and training live in ``vbounds.models``, ``vbounds.objectives`` and
-``vbounds.training`` and are imported explicitly.
+The core (this namespace, ``vb.mi`` and ``vb.diffusion``) imports jax, numpy and distrax
+only. The research framework (models, objectives, training, experiments) is the separate
+subpackage ``vbounds.lab`` (``pip install "vbounds[lab]"``), imported explicitly.
 """
 
 from vbounds import diffusion

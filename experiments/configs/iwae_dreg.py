@@ -1,12 +1,9 @@
 """IWAE with K=50 and doubly-reparameterised encoder gradients (Tucker et al. 2019)."""
 
-from experiments.configs.base import get_base_config
+from experiments.configs.base import get_base_config, smoke_vae
 
 
-def get_config():
+def get_config(variant: str = ""):
     """IWAE with K=50 and doubly-reparameterised encoder gradients (Tucker et al. 2019)."""
-    config = get_base_config()
-    config.objective.name = "iwae"
-    config.objective.estimator = "dreg"
-    config.objective.num_samples = 50
-    return config
+    config = get_base_config(objective=("iwae", {"estimator": "dreg", "num_samples": 50}))
+    return smoke_vae(config) if variant == "smoke" else config

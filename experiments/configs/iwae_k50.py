@@ -1,11 +1,9 @@
 """IWAE with K=50 importance samples (reparameterised gradients) on digits."""
 
-from experiments.configs.base import get_base_config
+from experiments.configs.base import get_base_config, smoke_vae
 
 
-def get_config():
+def get_config(variant: str = ""):
     """IWAE with K=50 importance samples (reparameterised gradients) on digits."""
-    config = get_base_config()
-    config.objective.name = "iwae"
-    config.objective.num_samples = 50
-    return config
+    config = get_base_config(objective=("iwae", {"num_samples": 50}))
+    return smoke_vae(config) if variant == "smoke" else config

@@ -20,7 +20,7 @@ single reverse model matches it; worse, a denoiser that sees ``gamma_t`` (as the
 zero, so the "loss" falls below the data entropy (``tests/test_diffusion_mulan.py`` shows it).
 Information about ``x`` that reaches the schedule through ``u`` is paid for by the KL term.
 
-Pure functions; ``vbounds.models.denoisers`` has the encoder, schedule and denoiser networks.
+Pure functions; ``vbounds.lab.models.denoisers`` has the encoder, schedule and denoiser networks.
 """
 
 from __future__ import annotations
