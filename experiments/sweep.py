@@ -14,6 +14,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from vbounds.lab.objectives import make_objective
 from vbounds.lab.sweep import parse_sweep, run_sweep, summarize_sweep
 
 # The config is parsed here too, so a bad override fails before any job starts.
@@ -36,7 +37,8 @@ def main(argv):
         codes = run_sweep(
             config_path, FLAGS.workdir, points, parallel=FLAGS.parallel, overrides=overrides
         )
-    summarize_sweep(FLAGS.workdir, points, codes=codes)
+    objective = make_objective(FLAGS.config.objective)
+    summarize_sweep(FLAGS.workdir, points, codes=codes, sweep_report=objective.sweep_report)
     with open(f"{FLAGS.workdir}/summary.md") as f:
         print(f.read())
     failed = [i for i, c in enumerate(codes or []) if c]

@@ -180,12 +180,14 @@ def summarize_sweep(
     *,
     group_out: str = "seed",
     codes: Sequence[int] | None = None,
+    sweep_report=None,
 ) -> list[dict]:
     """Writes ``summary.csv`` (one row per job), ``summary.md`` and ``summary.png`` (mean
     and standard error over ``group_out``, e.g. seeds) into ``workdir``.
 
     A job without a final test row, or whose exit code is non-zero, is listed in
-    ``summary.md`` with its error instead of silently dropping out.
+    ``summary.md`` with its error instead of silently dropping out. ``sweep_report``
+    (the objective's, when it has one) draws ``report.png`` from the finished jobs.
 
     Returns:
       The grouped rows: the varying keys other than ``group_out``, ``n``, and for each
@@ -230,6 +232,8 @@ def summarize_sweep(
         f.write(format_grouped(grouped, group_keys, metric_names, failed))
     if grouped:
         plot_grouped(grouped, group_keys, metric_names, os.path.join(workdir, "summary.png"))
+    if jobs and sweep_report is not None:
+        sweep_report(jobs, os.path.join(workdir, "report.png"))
     return grouped
 
 

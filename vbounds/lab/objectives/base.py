@@ -30,12 +30,16 @@ class Objective:
       report: ``(rows, path, *, model, key, title) -> None`` draws the run's
         ``report.png`` from the rows of ``metrics.jsonl`` and the trained model; default:
         the learning curves of every logged metric.
+      sweep_report: ``(jobs, path) -> None`` draws a sweep's ``report.png`` across its
+        jobs (each job a dict of its swept values and final ``test_*`` metrics, e.g.
+        accuracy against rate over a beta sweep); default: none (``summary.png`` only).
     """
 
     loss: Callable
     evaluate: Callable | None = None
     summarize: Callable | None = None
     report: Callable | None = None
+    sweep_report: Callable | None = None
 
 
 def as_objective(made) -> Objective:
@@ -48,6 +52,7 @@ def as_objective(made) -> Objective:
             evaluate=getattr(made, "evaluate", None),
             summarize=getattr(made, "summarize", None),
             report=getattr(made, "report", None),
+            sweep_report=getattr(made, "sweep_report", None),
         )
     if callable(made):
         return Objective(loss=made)
