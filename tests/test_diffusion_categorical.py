@@ -422,6 +422,88 @@ def test_udlm_discrete_time_converges_to_continuous():
     assert abs(vals.mean() - continuous) < 4.5 * vals.std() / np.sqrt(n)
 
 
+def test_gaussian_transitions_at_zero_noise_are_the_identity():
+    # Reported: gaussian_transitions([0.], 4) was all NaN; beta -> 0 tends to the identity.
+    betas = jnp.array([0.0, 1e-3, 0.3])
+    q = np.asarray(vd.gaussian_transitions(betas, 4))
+    np.testing.assert_array_equal(q[0], np.eye(4))
+    np.testing.assert_allclose(q[1], np.eye(4), atol=1e-30)
+    # D3PM's formula in float64 at beta = 0.3
+    n = np.arange(-3, 4)
+    norm = np.sum(np.exp(-4 * n**2 / (9 * 0.3)))
+    i = np.arange(4)
+    off = np.exp(-4 * (i[:, None] - i[None, :]) ** 2 / (9 * 0.3)) / norm
+    np.fill_diagonal(off, 0.0)
+    np.testing.assert_allclose(q[2], off + np.diag(1 - off.sum(1)), rtol=1e-5)
+    grad = jax.grad(lambda b: jnp.sum(vd.gaussian_transitions(b, 4) ** 2))(betas)
+    assert np.all(np.isfinite(grad))
+
+
+def _toy_logits(theta):
+    return lambda x_t, t: theta[x_t]
+
+
+def test_continuous_time_bounds_at_the_end_points():
+    # Reported: mdlm_vlb's gradient at t = 0 and udlm_vlb at t = 1 were NaN. At t = 0 MDLM
+    # masks nothing and at t = 1 UDLM's integrand is 0 (its bracket vanishes like alpha^2):
+    # the diffusion term is exactly 0 there, with zero gradient.
+    theta = jnp.arange(16.0).reshape(4, 4) * 0.1
+    x0 = jnp.array([0, 1, 2])
+
+    def mdlm(th, t):
+        return vd.mdlm_vlb(
+            jax.random.key(0), x0, _toy_logits(th), lambda u: 1.0 - u, mask_index=3, t=t
+        )
+
+    def udlm(th, t):
+        return vd.udlm_vlb(
+            jax.random.key(0), x0, _toy_logits(th), lambda u: 1.0 - u, num_classes=4, t=t
+        )
+
+    @jax.jit
+    def terms_and_jacobians(th):
+        out = []
+        for fn, t in ((mdlm, 0.0), (udlm, 1.0)):
+            terms = jnp.stack(fn(th, t))  # prior, reconstruction, diffusion
+            out.append((terms, jax.jacobian(lambda u, fn=fn, t=t: jnp.stack(fn(u, t)))(th)))
+        near = jnp.stack([udlm(th, 1.0 - a).diffusion for a in (1e-2, 1e-3)])
+        return out, near
+
+    out, near = terms_and_jacobians(theta)
+    for terms, jac in out:
+        assert float(terms[2]) == 0.0
+        assert np.all(np.isfinite(jac))
+        np.testing.assert_array_equal(jac[2], np.zeros((4, 4)))
+    # UDLM's integrand tends to 0 continuously: O(alpha) just before t = 1
+    near = np.abs(np.asarray(near))
+    assert near[1] < near[0] < 0.5, near
+
+
+def test_continuous_time_classes_and_times_are_checked():
+    theta = jnp.zeros((4, 4))
+    key, alpha = jax.random.key(0), lambda u: 1.0 - u
+    # Reported: class indices outside [0, V) were accepted (one_hot gives zeros).
+    with pytest.raises(ValueError, match=r"`x0` must lie in \[0, 4\)"):
+        vd.mdlm_vlb(key, jnp.array([0, 5]), _toy_logits(jnp.zeros((6, 4))), alpha, mask_index=3)
+    with pytest.raises(ValueError, match="`x0` must not contain the mask class 3"):
+        vd.mdlm_vlb(key, jnp.array([0, 3]), _toy_logits(theta), alpha, mask_index=3)
+    with pytest.raises(ValueError, match=r"`x_t` must lie in \[0, 4\)"):
+        vd.mdlm_diffusion_loss(
+            jnp.array([0, 1]),
+            jnp.array([0, 4]),
+            0.5,
+            _toy_logits(jnp.zeros((5, 4))),
+            alpha,
+            mask_index=3,
+        )
+    with pytest.raises(ValueError, match=r"`t` must lie in \[0, 1\]"):
+        vd.mdlm_vlb(key, jnp.array([0, 1]), _toy_logits(theta), alpha, mask_index=3, t=1.5)
+    with pytest.raises(ValueError, match=r"`t` must lie in \[0, 1\]"):
+        vd.udlm_vlb(key, jnp.array([0, 1]), _toy_logits(theta), alpha, num_classes=4, t=-0.1)
+    with pytest.raises(ValueError, match=r"`x0` must lie in \[0, 4\)"):
+        vd.udlm_diffusion_loss(jnp.array([0, 9]), jnp.array([0, 1]), 0.5, _toy_logits(theta), alpha)
+
+
 def test_bad_inputs_raise():
     q0, trans, prior = noise("uniform", 4)
     fn = exact_logits_fn(q0, vd.cumulative_transitions(trans))

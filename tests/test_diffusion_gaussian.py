@@ -591,6 +591,25 @@ def test_bad_callables_and_shapes_raise():
         vd.diffusion_loss(x, jnp.ones(2), 0.5, lambda z, t: z, linear)
 
 
+def test_diffusion_loss_rejects_times_outside_the_interval_and_decreasing_schedules():
+    # Reported: both were accepted, a decreasing schedule returning a negative "loss".
+    x, eps = jnp.array([0.3, -0.2]), jnp.array([0.5, 1.0])
+    eps_fn = analytic_eps_fn(linear)
+    for steps in (None, 8):
+        for t in (1.5, -0.1, jnp.array([0.5, 1.01])):
+            with pytest.raises(ValueError, match=r"`t` must lie in \[0, t_max\]"):
+                vd.diffusion_loss(x, eps, t, eps_fn, linear, num_steps=steps)
+        with pytest.raises(ValueError, match="`t` must lie"):
+            vd.diffusion_loss(x, eps, 0.7, eps_fn, linear, num_steps=steps, t_max=0.5)
+        with pytest.raises(ValueError, match="`gamma_fn` must be increasing"):
+            vd.diffusion_loss(x, eps, 0.5, eps_fn, lambda t: -linear(t), num_steps=steps)
+        # the end points themselves are valid
+        for t in (0.0, 1.0):
+            assert np.isfinite(vd.diffusion_loss(x, eps, t, eps_fn, linear, num_steps=steps))
+    with pytest.raises(ValueError, match="`t` must lie"):
+        vd.gaussian_vlb(jax.random.key(0), x, eps_fn, linear, t=2.0)
+
+
 def test_small_helpers_under_jit_match_eager():
     gamma, dgamma = jnp.array([-3.0, 0.5]), jnp.array([4.0, 4.0])
     x, key = jnp.array([0.2, -0.1]), jax.random.key(0)

@@ -41,15 +41,17 @@ def require(predicate, *arrays, message: str) -> None:
     nothing.
     """
     traced = any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(arrays))
-    if traced and not _CHECKIFY.get():
+    if not traced:
+        # Inside an enclosing jit even operations on constants are staged out by default.
+        with jax.ensure_compile_time_eval():
+            ok = np.asarray(predicate(*arrays))
+        if not np.all(ok):
+            raise ValueError(message)
         return
-    ok = predicate(*arrays)
-    if traced:
+    if _CHECKIFY.get():
         # checkify formats the message with str.format: escape literal braces.
         escaped = message.replace("{", "{{").replace("}", "}}")
-        checkify.debug_check(jnp.all(ok), escaped)
-    elif not np.all(np.asarray(ok)):
-        raise ValueError(message)
+        checkify.debug_check(jnp.all(predicate(*arrays)), escaped)
 
 
 def as_float_array(x: jax.typing.ArrayLike, name: str, *, min_ndim: int = 0) -> jax.Array:

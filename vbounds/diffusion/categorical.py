@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from vbounds._validation import require
 from vbounds.diffusion._common import (
     VLBTerms,
     categorical_kl,
@@ -37,10 +38,7 @@ def _betas(betas: ArrayLike) -> Array:
         raise ValueError(f"`betas` must be a non-empty 1-D array, got shape {betas.shape}.")
     if not jnp.issubdtype(betas.dtype, jnp.floating):
         betas = betas.astype(float)
-    if not isinstance(betas, jax.core.Tracer):
-        values = np.asarray(betas)
-        if np.any(values < 0) or np.any(values > 1) or np.any(np.isnan(values)):
-            raise ValueError("`betas` must lie in [0, 1].")
+    require(lambda b: (b >= 0) & (b <= 1), betas, message="`betas` must lie in [0, 1].")
     return betas
 
 
@@ -109,9 +107,10 @@ def gaussian_transitions(betas: ArrayLike, num_classes: int) -> Array:
        \\quad [Q_t]_{ii} = 1 - \\sum_{j \\ne i} [Q_t]_{ij}.
 
     Symmetric and row-stochastic, hence doubly stochastic: uniform is stationary.
+    ``beta_t = 0`` gives the identity, the limit as ``beta_t -> 0``.
 
     Args:
-      betas: ``[T]`` noise levels in ``(0, 1]``.
+      betas: ``[T]`` noise levels in ``[0, 1]``.
       num_classes: ``V``.
 
     Returns:
@@ -123,14 +122,19 @@ def gaussian_transitions(betas: ArrayLike, num_classes: int) -> Array:
     """
     betas = _betas(betas)
     v = _num_classes(num_classes)
+    # At beta = 0 the scale 4 / ((V-1)^2 beta) is infinite and times the zero offset gives
+    # NaN: divide the squared offsets instead (0 / x = 0, n^2 / 0+ = inf), with beta = 0
+    # replaced by 1 and its off-diagonal entries set to their limit 0 (double `where`, so
+    # that no NaN reaches a gradient either).
+    positive = betas > 0
+    width = ((v - 1) ** 2 / 4.0) * jnp.where(positive, betas, 1.0)
     offsets = jnp.arange(-(v - 1), v, dtype=betas.dtype)
-    scale = 4.0 / ((v - 1) ** 2 * betas[:, None])
-    log_norm = jax.nn.logsumexp(-scale * offsets**2, axis=-1)
+    log_norm = jax.nn.logsumexp(-(offsets**2) / width[:, None], axis=-1)
     idx = jnp.arange(v, dtype=betas.dtype)
     dist2 = (idx[:, None] - idx[None, :]) ** 2
-    off = jnp.exp(-scale[:, :, None] * dist2 - log_norm[:, None, None])
+    off = jnp.exp(-dist2 / width[:, None, None] - log_norm[:, None, None])
     eye = jnp.eye(v, dtype=betas.dtype)
-    off = off * (1.0 - eye)
+    off = jnp.where(positive[:, None, None], off * (1.0 - eye), 0.0)
     return off + eye * (1.0 - jnp.sum(off, axis=-1, keepdims=True))
 
 
@@ -225,10 +229,11 @@ def _classes(x, name, num_classes):
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.integer):
         raise TypeError(f"`{name}` must hold integer classes, got dtype {x.dtype}.")
-    if not isinstance(x, jax.core.Tracer):
-        values = np.asarray(x)
-        if values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(f"`{name}` must lie in [0, {num_classes}).")
+    require(
+        lambda c: (c >= 0) & (c < num_classes),
+        x,
+        message=f"`{name}` must lie in [0, {num_classes}).",
+    )
     return x
 
 
@@ -464,10 +469,16 @@ def categorical_hybrid_loss(
     return terms.total + aux_weight * aux
 
 
-def _schedule(alpha_fn, t):
+def _check_time(t):
     t = jnp.asarray(t, jnp.float32)
     if t.ndim:
         raise ValueError(f"`t` must be a scalar time, got shape {t.shape}.")
+    require(lambda u: (u >= 0) & (u <= 1), t, message="`t` must lie in [0, 1].")
+    return t
+
+
+def _schedule(alpha_fn, t):
+    t = _check_time(t)
     return jax.jvp(alpha_fn, (t,), (jnp.ones_like(t),))
 
 
@@ -514,9 +525,18 @@ def mdlm_diffusion_loss(
             f"`logits_fn` must return [*event, V] logits with event {x0.shape} and "
             f"`mask_index` < V, got {logits.shape} and mask_index={mask_index}."
         )
+    v = logits.shape[-1]
+    _classes(x0, "x0", v)
+    _classes(x_t, "x_t", v)
     masked = x_t == mask_index
-    weight = -dalpha / (1.0 - alpha)
-    return jnp.sum(jnp.where(masked, weight * _x0_nll(logits, x0), 0.0))
+    # The weight -alpha'/(1 - alpha) is infinite at alpha = 1 (t = 0), where no token is
+    # masked: keep it out of the unmasked terms, whose inf * 0 made the gradient NaN.
+    keep_prob_below_one = alpha < 1.0
+    weight = jnp.where(
+        keep_prob_below_one, -dalpha / jnp.where(keep_prob_below_one, 1.0 - alpha, 1.0), jnp.inf
+    )
+    token_weight = jnp.where(masked, weight, 0.0)
+    return jnp.sum(jnp.where(masked, token_weight * _x0_nll(logits, x0), 0.0))
 
 
 def _mask(key, x0, alpha, mask_index):
@@ -543,11 +563,11 @@ def mdlm_vlb(
 
     Args:
       key: PRNG key.
-      x0: integer classes, not the mask, ``[*event]``.
+      x0: integer classes in ``[0, V)``, not the mask, ``[*event]``.
       logits_fn: ``logits_fn(x_t, t) -> [*event, V]``, ``t`` a float in ``[0, 1]``.
       alpha_fn: ``alpha(t)`` (e.g. ``lambda t: 1 - t``).
       mask_index: the mask class.
-      t: optional time instead of a draw.
+      t: optional time in ``[0, 1]`` instead of a draw.
 
     Returns:
       ``VLBTerms``.
@@ -562,11 +582,25 @@ def mdlm_vlb(
     k_t, k_mask, k_mask0 = jax.random.split(key, 3)
     if t is None:
         t = jax.random.uniform(k_t, ())
+    else:
+        _check_time(t)
     alpha_1 = jnp.asarray(alpha_fn(jnp.ones(())))
     kept = jnp.stack([alpha_1, 1.0 - alpha_1])
     prior = x0.size * categorical_kl(kept, jnp.array([0.0, 1.0]))
     x_00 = _mask(k_mask0, x0, alpha_fn(jnp.zeros(())), mask_index)
     logits_0 = jnp.asarray(logits_fn(x_00, jnp.zeros(())))
+    if logits_0.shape[:-1] != x0.shape or not 0 <= mask_index < logits_0.shape[-1]:
+        raise ValueError(
+            f"`logits_fn` must return [*event, V] logits with event {x0.shape} and "
+            f"`mask_index` < V, got {logits_0.shape} and mask_index={mask_index}."
+        )
+    # Out-of-range classes would silently index nothing (one_hot gives zeros).
+    _classes(x0, "x0", logits_0.shape[-1])
+    require(
+        lambda c: c != mask_index,
+        x0,
+        message=f"`x0` must not contain the mask class {mask_index}.",
+    )
     reconstruction = jnp.sum(jnp.where(x_00 == mask_index, _x0_nll(logits_0, x0), 0.0))
     x_t = _mask(k_mask, x0, alpha_fn(jnp.asarray(t, jnp.float32)), mask_index)
     diffusion = mdlm_diffusion_loss(x0, x_t, t, logits_fn, alpha_fn, mask_index=mask_index)
@@ -611,6 +645,8 @@ def udlm_diffusion_loss(
     if logits.shape[:-1] != x0.shape:
         raise ValueError(f"`logits_fn` must return [*event, N] logits, got {logits.shape}.")
     n = logits.shape[-1]
+    _classes(x0, "x0", n)
+    _classes(x_t, "x_t", n)
     x_bar = n * alpha * jax.nn.one_hot(x0, n) + (1.0 - alpha)
     x_bar_theta = n * alpha * jax.nn.softmax(logits, axis=-1) + (1.0 - alpha)
     xb_i = jnp.take_along_axis(x_bar, x_t[..., None], axis=-1)
@@ -618,7 +654,11 @@ def udlm_diffusion_loss(
     bracket = (
         n / xbt_i[..., 0] - n / xb_i[..., 0] + categorical_kl(x_bar / xb_i, x_bar_theta / xbt_i)
     )
-    return -dalpha / (n * alpha) * jnp.sum(bracket)
+    # At alpha = 0 (t = 1) x_bar = x_bar_theta = 1 and the bracket is 0; it vanishes like
+    # alpha^2, so the integrand tends to 0, but the prefactor's 1/alpha made it inf * 0 = NaN.
+    positive = alpha > 0.0
+    prefactor = -dalpha / (n * jnp.where(positive, alpha, 1.0))
+    return jnp.where(positive, prefactor * jnp.sum(bracket), 0.0)
 
 
 def udlm_vlb(
@@ -642,7 +682,7 @@ def udlm_vlb(
       logits_fn: ``logits_fn(x_t, t) -> [*event, N]``.
       alpha_fn: ``alpha(t)``.
       num_classes: ``N``.
-      t: optional time instead of a draw.
+      t: optional time in ``[0, 1]`` instead of a draw.
 
     Returns:
       ``VLBTerms``.
@@ -656,6 +696,8 @@ def udlm_vlb(
     k_t, k_x, k_x0 = jax.random.split(key, 3)
     if t is None:
         t = jax.random.uniform(k_t, ())
+    else:
+        _check_time(t)
 
     def marginal(a):
         return a * jax.nn.one_hot(x0, n) + (1.0 - a) / n

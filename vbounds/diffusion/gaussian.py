@@ -15,6 +15,7 @@ import distrax
 import jax
 import jax.numpy as jnp
 
+from vbounds._validation import require
 from vbounds.diffusion._common import (
     VLBTerms,
     check_broadcasts_to,
@@ -29,6 +30,10 @@ Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 
 DECODERS = frozenset({"gaussian", "discretized", "binned"})
+_DECREASING = (
+    "`gamma_fn` must be increasing in t (gamma = -log SNR rises with the noise); "
+    "it decreases (or is NaN) at the given t."
+)
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -202,6 +207,11 @@ def diffusion_loss(
     schedule (``gamma_fn(t)`` shaped like ``x``, MuLAN) weights each dimension by its own
     ``gamma'``; ``gamma_fn`` must then act elementwise on ``t``.
 
+    A concrete ``t`` outside ``[0, t_max]``, or a schedule that decreases at ``t``
+    (``gamma' < 0``, or ``gamma_{t_i} < gamma_s`` in discrete time), raises ``ValueError``:
+    either would return a meaningless, possibly negative, "loss". Under ``jit`` these
+    checks need :func:`vbounds.checking.checked`.
+
     Args:
       x: one example.
       eps: standard normal noise, shape of ``x``.
@@ -227,6 +237,12 @@ def diffusion_loss(
         raise ValueError(f"`eps` must have the shape of `x` {x.shape}, got {eps.shape}.")
     t = jnp.asarray(t, dtype=x.dtype)
     check_broadcasts_to(t, x.shape, "t", "an array")
+    require(
+        lambda u, hi: (u >= 0) & (u <= hi),
+        t,
+        t_max,
+        message="`t` must lie in [0, t_max] (t_max = 1 for the full bound).",
+    )
     check_callable(eps_fn, "eps_fn")
     check_callable(gamma_fn, "gamma_fn")
     check_num_steps(num_steps)
@@ -234,6 +250,7 @@ def diffusion_loss(
     if num_steps is None:
         gamma_t, dgamma = jax.jvp(gamma_fn, (t,), (jnp.ones_like(t),))
         check_broadcasts_to(gamma_t, x.shape, "gamma_fn", "gamma")
+        require(lambda d: d >= 0, dgamma, message=_DECREASING)
         weight = t_max * weighting(gamma_t, dgamma)
         t_eval = t
     else:
@@ -244,6 +261,7 @@ def diffusion_loss(
         gamma_t = gamma_fn(t_eval)
         gamma_s = gamma_fn(t_max * (step - 1) / num_steps)
         check_broadcasts_to(gamma_t, x.shape, "gamma_fn", "gamma")
+        require(lambda g_t, g_s: g_t >= g_s, gamma_t, gamma_s, message=_DECREASING)
         weight = 0.5 * num_steps * jnp.expm1(gamma_t - gamma_s)
     alpha_t, sigma_t = _alpha_sigma(gamma_t)
     z_t = alpha_t * x + sigma_t * eps
