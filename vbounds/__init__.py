@@ -14,6 +14,7 @@ from vbounds.bounds import renyi
 from vbounds.bounds import vod
 from vbounds.bounds import vr_max
 from vbounds.bounds import weighted_elbo
+from vbounds.checking import checked
 from vbounds.estimators import Estimate
 from vbounds.estimators import estimate
 from vbounds.estimators import rws_wake_phi
