@@ -76,7 +76,7 @@ def _train_twice(name, workdir):
 
 # One config per model-objective family (the VAE configs differ only in their objective
 # section, which test_objectives checks against exact answers).
-TRAINED = ["default", "iwae_two_layer", "cvae", "vod", "beta_vae"]
+TRAINED = ["default", "iwae_two_layer", "cvae", "vod", "beta_vae", "vib_digits"]
 
 
 @pytest.mark.parametrize("name", TRAINED)

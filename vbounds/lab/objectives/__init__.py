@@ -7,6 +7,7 @@ objective by :func:`vbounds.lab.register_objective` or an import path
 """
 
 from vbounds.lab.objectives import vae
+from vbounds.lab.objectives import vib  # registers vib
 from vbounds.lab.objectives.base import Objective, as_objective, mean_summary, per_example
 from vbounds.lab.registry import resolve
 
