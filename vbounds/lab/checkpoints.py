@@ -26,21 +26,28 @@ def manager(workdir: str, *, max_to_keep: int = 2) -> ocp.CheckpointManager:
     )
 
 
-def restore_latest(checkpoints: ocp.CheckpointManager, state, workdir: str):
-    """The newest intact checkpoint restored like ``state``, or ``None`` when there is none.
+def restore_latest(workdir: str, state) -> tuple[ocp.CheckpointManager, dict | None]:
+    """The run's manager and its newest intact checkpoint restored like ``state``.
 
     Args:
-      checkpoints: the run's manager.
-      state: a fresh state on the mesh (its shapes, dtypes and shardings are the target).
       workdir: the run's directory (corrupt checkpoints move to ``corrupt_checkpoints``).
+      state: a fresh state on the mesh (its shapes, dtypes and shardings are the target).
 
     Returns:
-      The restored state, or ``None``.
+      ``(manager, restored)``, ``restored`` being ``None`` when no checkpoint restores.
     """
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-    for step in sorted(checkpoints.all_steps(), reverse=True):
+    failed = set()  # other processes do not move checkpoints; they skip what failed
+    while True:
+        checkpoints = manager(workdir)
+        steps = sorted(set(checkpoints.all_steps()) - failed, reverse=True)
+        if not steps:
+            return checkpoints, None
+        step = steps[0]
         try:
-            return checkpoints.restore(step, args=ocp.args.StandardRestore(abstract))
+            restored = checkpoints.restore(step, args=ocp.args.StandardRestore(abstract))
+            _check_restored(restored, step)
+            return checkpoints, restored
         except Exception as e:  # orbax / tensorstore raise many kinds for damaged files
             aside = os.path.join(workdir, "corrupt_checkpoints", str(step))
             logger.warning(
@@ -51,12 +58,26 @@ def restore_latest(checkpoints: ocp.CheckpointManager, state, workdir: str):
                 str(e).split("\n")[0][:200],
                 aside,
             )
+            checkpoints.close()
+            failed.add(step)
+            # A fresh manager per attempt: a failed restore can leave one's state confused.
             if jax.process_index() == 0:
                 os.makedirs(os.path.dirname(aside), exist_ok=True)
                 shutil.rmtree(aside, ignore_errors=True)
                 shutil.move(os.path.join(checkpoints.directory, str(step)), aside)
-            checkpoints.reload()
-    return None
+
+
+def _check_restored(state, step: int) -> None:
+    """Damaged bytes can restore without an error: the step and finiteness must hold."""
+    if int(state["step"]) != step:
+        raise ValueError(f"the saved step is {int(state['step'])}, not {step}")
+    finite = all(
+        bool(jax.numpy.all(jax.numpy.isfinite(x)))
+        for x in jax.tree.leaves(state["params"])
+        if jax.numpy.issubdtype(x.dtype, jax.numpy.inexact)
+    )
+    if not finite:
+        raise ValueError("non-finite parameters")
 
 
 def save(checkpoints: ocp.CheckpointManager, step: int, state) -> None:

@@ -237,8 +237,7 @@ def _run(config, workdir, plan, changes, is_chief) -> dict:
     state = jax.device_put(state, replicated(mesh))
     eval_key = jax.random.split(jax.random.key(config.seed))[1]
 
-    checkpoints = ckpt.manager(workdir)
-    restored = ckpt.restore_latest(checkpoints, state, workdir)
+    checkpoints, restored = ckpt.restore_latest(workdir, state)
     start = 0
     if restored is not None:
         state, start = restored, int(restored["step"])
