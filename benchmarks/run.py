@@ -30,6 +30,7 @@ BENCHMARKS = {
     "mi": ("benchmarks.mi_bounds", "vbounds.mi"),
     "diffusion": ("benchmarks.diffusion_vlb", "vbounds.diffusion"),
     "multidevice": ("benchmarks.multidevice", "vbounds.estimators"),
+    "framework": ("benchmarks.framework_overhead", "vbounds.lab.train"),
 }
 # The accelerator suite (--gpu): what a GPU changes; mi and multidevice are CPU questions.
 GPU_BENCHMARKS = ["iwae_step", "loglik", "diffusion", "mi"]

@@ -13,6 +13,7 @@ The training loop needs three things of a dataset (any object will do):
 staircase) implements ``train_batch`` by sampling from ``(seed, step)``.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -154,5 +155,13 @@ def batch_indices(*, seed: int, step: int, num_examples: int, batch_size: int) -
         )
     per_epoch = num_examples // batch_size
     epoch, position = divmod(step, per_epoch)
-    order = np.random.default_rng(np.random.SeedSequence([seed, epoch])).permutation(num_examples)
+    order = _epoch_order(seed, epoch, num_examples)
     return order[position * batch_size : (position + 1) * batch_size]
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+    """The permutation of one epoch (cached: every step of the epoch reads it)."""
+    order = np.random.default_rng(np.random.SeedSequence([seed, epoch])).permutation(num_examples)
+    order.flags.writeable = False
+    return order
