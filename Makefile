@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: test lint format demo bench bench-quick clean
+.PHONY: test lint format demo bench bench-quick clean docs
 BENCH_STAMP := $(VENV)/.installed-bench
 
 LAB_STAMP := $(VENV)/.installed-lab
@@ -44,6 +44,10 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(PY) -m benchmarks.run --quick
+
+# The documentation site (docs/), executing every tutorial; warnings are errors.
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) workdirs
