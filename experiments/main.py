@@ -12,6 +12,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from vbounds.lab import format_table, train_and_evaluate
+from vbounds.lab.config import unknown_override
 from vbounds.lab.train import TrainingDivergedError
 from vbounds.lab.workdir import WorkdirLockedError
 
@@ -50,5 +51,15 @@ def main(argv):
     print(format_table(results))
 
 
+def parse_flags(argv):
+    """absl's parsing, with an unknown ``--config.*`` key named instead of a bare
+    ``AttributeError``."""
+    try:
+        return flags.FLAGS(argv)
+    except (AttributeError, KeyError) as e:
+        print(f"error: {unknown_override(argv) or e}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

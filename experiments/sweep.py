@@ -14,6 +14,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
+from vbounds.lab.config import unknown_override
 from vbounds.lab.objectives import make_objective
 from vbounds.lab.sweep import parse_sweep, run_sweep, summarize_sweep
 
@@ -47,5 +48,15 @@ def main(argv):
         sys.exit(1)
 
 
+def parse_flags(argv):
+    """absl's parsing, with an unknown ``--config.*`` key named instead of a bare
+    ``AttributeError``."""
+    try:
+        return flags.FLAGS(argv)
+    except (AttributeError, KeyError) as e:
+        print(f"error: {unknown_override(argv) or e}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -240,3 +240,24 @@ def test_runs_killed_at_random_points_finish_bit_identical(tmp_path):
     assert final.returncode == 0, final.stderr[-2000:]
     got, want = _no_time(_rows(tmp_path / "killed")), _no_time(_rows(tmp_path / "clean"))
     assert got == want  # bit-identical, and no duplicated rows
+
+
+def test_an_unknown_override_names_the_key_and_the_valid_ones(tmp_path):
+    config = os.path.join(ROOT, "experiments", "configs", "default.py")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.main",
+            f"--config={config}",
+            f"--workdir={tmp_path}",
+            "--config.objective.foo=1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert run.returncode == 1
+    assert "config.objective has no field 'foo'; valid keys: estimator" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -9,6 +9,7 @@ pieces so the loop does not resolve them twice.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
 import math
 from collections.abc import Callable
@@ -172,3 +173,42 @@ def validate(config, *, num_devices: int, num_processes: int = 1) -> Plan:
     objective_factory, objective_section = resolve("objective", config.objective)
     objective = as_objective(objective_factory(objective_section))
     return Plan(model, objective, objective_section, dataset, log_every, eval_batch)
+
+
+def unknown_override(argv) -> str | None:
+    """Names the first ``--config.a.b=v`` argument that the config file does not have.
+
+    ml_collections reports such an override as a bare ``AttributeError``; this finds the
+    key, the section it was looked up in, and that section's valid keys.
+
+    Args:
+      argv: the command line (``sys.argv``), with ``--config=<file>[:variant]``.
+
+    Returns:
+      A one-line message, or ``None`` when every override exists.
+    """
+    spec = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if spec is None:
+        return None
+    path, _, variant = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("_checked_config", path)
+    if module_spec is None or module_spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(variant) if variant else module.get_config()
+    for arg in argv:
+        if not arg.startswith("--config."):
+            continue
+        keys = arg[len("--config.") :].split("=", 1)[0].split(".")
+        node, seen = config, "config"
+        for key in keys:
+            if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+                valid = (
+                    ", ".join(sorted(node)) if isinstance(node, ml_collections.ConfigDict) else ""
+                )
+                return f"{arg.split('=', 1)[0]}: {seen} has no field {key!r}" + (
+                    f"; valid keys: {valid}" if valid else ""
+                )
+            node, seen = node[key], f"{seen}.{key}"
+    return None
