@@ -316,12 +316,14 @@ def sweep_report(jobs: Sequence[Mapping], path: str) -> None:
             )
             for r in series:
                 ax.annotate(
-                    f"{r['beta']:.0e}",
+                    f"{r['beta']:g}",
                     (r["test_rate"], r[metric]),
-                    xytext=(3, -6),
+                    xytext=(0, -7),
                     textcoords="offset points",
                     fontsize=7,
-                    rotation=-40,
+                    rotation=90,
+                    ha="center",
+                    va="top",
                 )
         ax.set_xscale("symlog", linthresh=0.1)
         ax.set_xlabel("rate E KL(q(z|x) || N(0,I)) >= I(x;z) (nats)")
@@ -338,7 +340,7 @@ def sweep_report(jobs: Sequence[Mapping], path: str) -> None:
     seeds = sorted({r["n"] for r in rows})
     n = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     fig.suptitle(
-        f"VIB information plane (labels: beta; mean +- standard error over {n} job(s) each)"
+        f"VIB information plane (labels: beta; mean \u00b1 standard error over {n} job(s) each)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
