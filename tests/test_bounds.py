@@ -170,6 +170,16 @@ def test_bounds_keep_batch_axes_and_honour_axis():
         np.testing.assert_allclose(fn(log_w, axis=-2), fn(log_w, axis=1))
 
 
+def test_vod_samples_last_by_default_the_others_first():
+    # The API rule: vod follows the retrieval layout [B, K]; every other bound takes [K, ...].
+    ll = jax.random.normal(jax.random.key(8), (3, 5))  # [B = 3 questions, K = 5 documents]
+    zeros = jnp.zeros_like(ll)
+    assert vb.vod(ll, zeros, zeros).shape == (3,)
+    np.testing.assert_allclose(vb.vod(ll, zeros, zeros), vb.iwae(ll, axis=-1), rtol=1e-5)
+    np.testing.assert_allclose(vb.vod(ll.T, zeros.T, zeros.T, axis=0), vb.vod(ll, zeros, zeros))
+    assert vb.iwae(ll).shape == vb.renyi(ll, 0.5).shape == (5,)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.5, -1.0])
 def test_stable_in_float32_at_large_magnitude_and_k(alpha):
     k = 100_000

@@ -227,6 +227,17 @@ def test_d3pm_form_exact_for_absorbing_not_for_uniform():
     for t in (2, 4):
         a, b = both(t)
         np.testing.assert_allclose(a, b, atol=1e-6)
+    # ... and only then: with mass p_m on the mask they differ at a masked x_t.
+    t, p_m = 3, 0.2
+    probs = jnp.array([0.5, 0.2, 0.1, p_m])
+    args = (jnp.array([3]), jnp.log(probs)[None], trans[t - 1], qbar[t - 2])
+    mixture, d3pm = vd.reverse_probs(*args), vd.reverse_probs(*args, parameterization="d3pm")
+    keep, beta = float(qbar[t - 2][0, 0]), float(trans[t - 1][0, 3])
+    reach = beta * keep + 1.0 - keep
+    np.testing.assert_allclose(mixture[0, :3], probs[:3] * beta * keep / reach, rtol=1e-5)
+    np.testing.assert_allclose(
+        d3pm[0, :3], probs[:3] * beta * keep / ((1 - p_m) * reach + p_m), rtol=1e-5
+    )
 
 
 def test_categorical_vlb_sampled_is_unbiased_and_finite_with_inf_logits():
@@ -526,3 +537,85 @@ def test_bad_inputs_raise():
         vd.uniform_transitions(jnp.array([0.5, 1.5]), 3)
     with pytest.raises(ValueError, match="num_classes"):
         vd.absorbing_transitions(jnp.array([0.5]), 1)
+
+
+def test_injected_draws_give_the_terms_of_the_public_functions():
+    # t, x_t and x_1 replace the draws: the value no longer depends on the key and is the sum
+    # of the public terms (prior, categorical_decoder_nll, (T - 1) categorical_step_kl).
+    _, trans, prior = noise("uniform", 4)
+    qbar = vd.cumulative_transitions(trans)
+    table = jax.random.normal(jax.random.key(3), (5, 4, 4))
+
+    def logits_fn(x_t, t):
+        return table[t][x_t]
+
+    x0, x_1, x_t, t = jnp.array([0, 2, 1]), jnp.array([0, 3, 1]), jnp.array([2, 2, 0]), 3
+    given = {"t": t, "x_t": x_t, "x_1": x_1}
+    a = vd.categorical_vlb(jax.random.key(0), x0, logits_fn, trans, prior, **given)
+    b = vd.categorical_vlb(jax.random.key(1), x0, logits_fn, trans, prior, **given)
+    np.testing.assert_array_equal(jnp.stack(a), jnp.stack(b))
+    recon = vd.categorical_decoder_nll(x0, logits_fn(x_1, 1))
+    step = vd.categorical_step_kl(x0, x_t, logits_fn(x_t, t), trans[t - 1], qbar[t - 2])
+    np.testing.assert_allclose(a.reconstruction, recon, rtol=1e-6)
+    np.testing.assert_allclose(a.diffusion, 3 * step, rtol=1e-6)
+    hybrid = vd.categorical_hybrid_loss(
+        jax.random.key(2), x0, logits_fn, trans, prior, aux_weight=0.5, **given
+    )
+    aux = vd.categorical_decoder_nll(x0, logits_fn(x_t, t))
+    b = vd.categorical_vlb(
+        jax.random.key(0), x0, logits_fn, trans, prior, parameterization="d3pm", **given
+    )
+    np.testing.assert_allclose(hybrid, b.total + 0.5 * aux, rtol=1e-6)
+    # The decoder term by hand: -sum log softmax(logits)[x0].
+    log_p = jax.nn.log_softmax(logits_fn(x_1, 1))
+    np.testing.assert_allclose(recon, -log_p[jnp.arange(3), x0].sum(), rtol=1e-6)
+    with pytest.raises(ValueError, match="`x_t` was given without its step `t`"):
+        vd.categorical_vlb(jax.random.key(0), x0, logits_fn, trans, prior, x_t=x_t)
+    with pytest.raises(ValueError, match=r"`t` must be a step in \[2, 4\]"):
+        vd.categorical_vlb(jax.random.key(0), x0, logits_fn, trans, prior, t=1)
+    with pytest.raises(ValueError, match="`logits` must have shape"):
+        vd.categorical_decoder_nll(x0, jnp.zeros((2, 4)))
+
+    # MDLM and UDLM: t and x_t given, the diffusion term is the public integrand.
+    theta = jnp.arange(16.0).reshape(4, 4) * 0.1
+    alpha = lambda u: 1.0 - u  # noqa: E731
+    x0, x_t = jnp.array([0, 1, 2]), jnp.array([3, 1, 3])
+    for k in (0, 1):
+        mdlm = vd.mdlm_vlb(
+            jax.random.key(k), x0, _toy_logits(theta), alpha, mask_index=3, t=0.4, x_t=x_t
+        )
+        expected = vd.mdlm_diffusion_loss(x0, x_t, 0.4, _toy_logits(theta), alpha, mask_index=3)
+        np.testing.assert_allclose(mdlm.diffusion, expected, rtol=1e-6)
+        udlm = vd.udlm_vlb(
+            jax.random.key(k), x0, _toy_logits(theta), alpha, num_classes=4, t=0.4, x_t=x_t
+        )
+        expected = vd.udlm_diffusion_loss(x0, x_t, 0.4, _toy_logits(theta), alpha)
+        np.testing.assert_allclose(udlm.diffusion, expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="`x_t` was given without its time `t`"):
+        vd.mdlm_vlb(jax.random.key(0), x0, _toy_logits(theta), alpha, mask_index=3, x_t=x_t)
+
+
+def test_schedules_keep_float64_under_x64():
+    # Reported: absorbing_betas and the continuous-time schedule cast to float32.
+    seen = []
+
+    def alpha(u):
+        seen.append(u.dtype)
+        return 1.0 - u
+
+    with jax.enable_x64(True):
+        betas = vd.absorbing_betas(4)
+        assert betas.dtype == jnp.float64
+        assert vd.uniform_transitions(betas, 3).dtype == jnp.float64
+        loss = vd.mdlm_diffusion_loss(
+            jnp.array([0, 1]),
+            jnp.array([2, 1]),
+            1.0 / 3.0,
+            _toy_logits(jnp.eye(3)),
+            alpha,
+            mask_index=2,
+        )
+        assert loss.dtype == jnp.float64 and seen and all(d == jnp.float64 for d in seen)
+        # -alpha'/(1 - alpha) = 3 times the masked token's -log softmax([0, 0, 1])[0]
+        np.testing.assert_allclose(float(loss), 3.0 * np.log(np.e + 2.0), rtol=1e-14)
+    assert vd.absorbing_betas(4).dtype == jnp.float32

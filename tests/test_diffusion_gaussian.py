@@ -673,3 +673,45 @@ def test_discrete_data_with_the_exact_denoiser_gives_entropy_plus_prior_mismatch
     prior_mismatch = np.trapezoid(q * (np.log(q) + 0.5 * z**2 + 0.5 * np.log(2 * np.pi)), z)
     expected = -(probs * np.log(probs)).sum() + prior_mismatch
     assert abs(totals.mean() - expected) < 4 * totals.std() / np.sqrt(n)
+
+
+def test_injected_noise_gives_the_terms_of_the_public_functions():
+    # t, eps and eps_0 replace the draws: the value no longer depends on the key and is the
+    # sum of the public terms.
+    x = jnp.array([0.3, -0.5])
+    eps_fn = analytic_eps_fn(linear)
+    t, eps, eps_0 = 0.3, jnp.array([0.5, -1.0]), jnp.array([1.2, 0.1])
+    given = {"t": t, "eps": eps, "eps_0": eps_0}
+    for num_steps in (None, 10):
+        a, b = (
+            vd.gaussian_vlb(jax.random.key(k), x, eps_fn, linear, num_steps=num_steps, **given)
+            for k in (0, 1)
+        )
+        np.testing.assert_array_equal(jnp.stack(a), jnp.stack(b))
+        diffusion = vd.diffusion_loss(x, eps, t, eps_fn, linear, num_steps=num_steps)
+        np.testing.assert_allclose(a.diffusion, diffusion, rtol=1e-6)
+    g0 = linear(jnp.zeros(()))
+    z_0 = jnp.sqrt(jax.nn.sigmoid(-g0)) * x + jnp.sqrt(jax.nn.sigmoid(g0)) * eps_0
+    np.testing.assert_allclose(a.reconstruction, vd.decoder_nll(x, z_0, g0), rtol=1e-4)
+    np.testing.assert_allclose(a.prior, vd.prior_kl(x, linear(jnp.ones(()))), rtol=1e-6)
+    for k in (0, 1):
+        loss = vd.denoising_loss(
+            jax.random.key(k), x, eps_fn, linear, weighting=vd.min_snr_weighting, t=t, eps=eps
+        )
+        expected = vd.diffusion_loss(x, eps, t, eps_fn, linear, weighting=vd.min_snr_weighting)
+        np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    hybrid = [
+        vd.hybrid_loss(
+            jax.random.key(k),
+            x,
+            lambda z, s: (eps_fn(z, s), jnp.zeros_like(z)),
+            linear,
+            num_steps=10,
+            t=t,
+            eps=eps,
+        )
+        for k in (0, 1)
+    ]
+    assert float(hybrid[0]) == float(hybrid[1])
+    with pytest.raises(ValueError, match="`eps` must have the shape of `x`"):
+        vd.gaussian_vlb(jax.random.key(0), x, eps_fn, linear, eps=jnp.zeros(3))

@@ -256,3 +256,31 @@ def test_bad_shapes_raise_naming_the_argument():
         net(x, 0.5, jnp.zeros(LATENT - 1))
     with pytest.raises(ValueError, match="context"):
         FourierDenoiser(3, hidden_sizes=(8,), rngs=nnx.Rngs(0))(x, 0.5, jnp.zeros(2))
+
+
+def test_injected_noise_reproduces_the_draw():
+    # t, eps, eps_0 and the latent's noise replace the draws: the terms are gaussian_vlb's at
+    # u = mean + exp(log_var / 2) * aux_noise, plus the latent KL, whatever the key.
+    x, mean, log_var = jnp.array([0.3, -1.0, 0.5]), jnp.array([0.2, -0.1]), jnp.array([0.0, -1.0])
+    aux_noise = jnp.array([0.7, -0.4])
+
+    def gamma_fn(t, u):
+        return linear(t) + 0.1 * jnp.sum(u) * t * (1.0 - t) * jnp.ones(3)
+
+    def eps_fn(z, t, u):
+        return 0.5 * z + jnp.sum(u)
+
+    given = {"t": 0.3, "eps": jnp.array([0.5, -1.0, 0.2]), "eps_0": jnp.array([1.2, 0.1, 0.0])}
+    terms = [
+        vd.mulan_vlb(
+            jax.random.key(k), x, eps_fn, gamma_fn, mean, log_var, aux_noise=aux_noise, **given
+        )
+        for k in (0, 1)
+    ]
+    np.testing.assert_array_equal(jnp.stack(terms[0]), jnp.stack(terms[1]))
+    u = mean + jnp.exp(0.5 * log_var) * aux_noise
+    vdm = vd.gaussian_vlb(
+        jax.random.key(2), x, lambda z, t: eps_fn(z, t, u), lambda t: gamma_fn(t, u), **given
+    )
+    np.testing.assert_allclose(jnp.stack(terms[0][:3]), jnp.stack(vdm), rtol=1e-6)
+    np.testing.assert_allclose(terms[0].latent, vd.auxiliary_kl(mean, log_var), rtol=1e-6)

@@ -16,7 +16,7 @@ import vbounds as vb
 THETA = jnp.array([0.3, -1.0])
 X = jnp.array([1.2, 0.4])
 Q_OFF = lg.q_params([0.2, 0.1], 0.9)
-ESTIMATORS = ("reparam", "stl", "dreg", "score", "vimco")
+ESTIMATORS = vb.estimators.GRADIENT_ESTIMATORS
 
 
 @functools.partial(jax.jit, static_argnames=("k", "bound", "estimator", "alpha"))
@@ -360,6 +360,9 @@ def test_bad_arguments_are_named():
         vb.estimate(*args, num_samples=2.0)
     with pytest.raises(ValueError, match="vimco"):
         vb.estimate(*args, num_samples=1, estimator="vimco")
+    # Without `alpha`, "renyi" used to be the IWAE bound in silence.
+    with pytest.raises(ValueError, match="`alpha` is required for bound='renyi'"):
+        vb.estimate(*args, num_samples=2, bound="renyi")
     with pytest.raises(ValueError, match="dreg"):
         vb.estimate(*args, num_samples=2, bound="vr_max", estimator="dreg")
     with pytest.raises(ValueError, match="log_joint"):

@@ -9,7 +9,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from vbounds import mi
-from vbounds.mi.scalable import BOUNDS
+from vbounds.mi.scalable import CRITIC_BOUNDS
 
 DIM = 3
 
@@ -80,7 +80,7 @@ def test_chunked_equals_dense():
     @jax.jit
     def both(params):
         out = {}
-        for bound in BOUNDS:
+        for bound in CRITIC_BOUNDS:
             kw = kwargs_for(bound, extras)
 
             def chunked(p, bound=bound, kw=kw):
@@ -97,7 +97,7 @@ def test_chunked_equals_dense():
         return out
 
     results = both(params)
-    assert set(results) == set(BOUNDS)
+    assert set(results) == set(CRITIC_BOUNDS)
     for bound, (((v_chunk, s_chunk), g_chunk), ((v_dense, s_dense), g_dense)) in results.items():
         np.testing.assert_allclose(v_chunk, v_dense, rtol=2e-5, atol=2e-5, err_msg=bound)
         for key in params:

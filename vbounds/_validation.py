@@ -72,6 +72,31 @@ def as_float_array(x: jax.typing.ArrayLike, name: str, *, min_ndim: int = 0) -> 
     return arr
 
 
+def check_int(value, name: str, *, minimum: int = 1) -> int:
+    """Returns ``value`` as a Python int if it is an integer ``>= minimum``, else raises.
+
+    The one check of every count-like argument of the core (``num_samples``, ``chunk_size``,
+    ``num_steps``, ``num_classes``, ...). A Python ``int`` or a NumPy integer scalar passes;
+    ``bool`` does not (``True`` is not a count), nor does a float, an array or a traced value:
+    these arguments fix shapes and loop lengths, so they must be static Python ints, also
+    under ``jax.jit`` (mark them static, e.g. ``jax.jit(f, static_argnames="num_steps")``).
+
+    Raises:
+      TypeError: ``value`` is not an integer (naming ``name``).
+      ValueError: ``value < minimum`` (naming ``name``).
+    """
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"`{name}` must be a static Python int, got a traced value ({value.aval}): under "
+            f"jax.jit pass it as a static argument (static_argnames) or close over it."
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__} {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
+    return int(value)
+
+
 def normalize_axis(axis: int, ndim: int, name: str = "axis") -> int:
     """Returns ``axis`` as a non-negative int, or raises if out of range."""
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):

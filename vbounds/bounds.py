@@ -1,7 +1,8 @@
 """Lower bounds on ``log p(x)`` from importance log-weights.
 
 Every function takes log-weights ``log_w[k] = log p(x, z_k) - log q(z_k | x)`` for
-``z_k ~ q`` with the sample axis ``axis`` (0 by default), reduces over that axis only
+``z_k ~ q`` with the sample axis ``axis`` (0 by default; ``vod``: -1, the retrieval layout
+``[B, K]``), reduces over that axis only
 and keeps every other axis (per-example values). All are computed in log space and
 stay finite in float32 for log-weights of magnitude 1e4 and K up to 1e5.
 """
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 from vbounds._validation import (
     as_float_array,
     check_finite_if_concrete,
+    check_int,
     check_nonempty,
     concrete_float,
     normalize_axis,
@@ -243,7 +245,11 @@ def vod(
       alpha: Renyi order.
       log_s: optional log self-normalisation weights (e.g. the retriever scores of
         a cached top-K set), same shape; uniform when ``None``.
-      axis: the sample axis (the K retrieved documents), last by default.
+      axis: the sample axis (the K retrieved documents), **last** (``-1``) by default,
+        unlike every other bound in ``vb`` (sample axis 0). VOD's inputs come from
+        retrieval, where a batch of questions is scored against its top-K documents as a
+        ``[B, K]`` array with the documents last; the default follows that layout. Pass
+        ``axis=0`` for ``[K, ...]`` log-weights.
 
     Returns:
       The bound with ``axis`` reduced.
@@ -364,7 +370,6 @@ def kl_divergence(q, p, *, key: jax.Array | None = None, num_samples: int = 1) -
             f"No closed-form KL between {type(q).__name__} and {type(p).__name__}: "
             "pass `key` (and `num_samples`) for the Monte Carlo estimate."
         )
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"`num_samples` must be a positive int, got {num_samples!r}.")
+    num_samples = check_int(num_samples, "num_samples")
     z, log_q = q.sample_and_log_prob(seed=key, sample_shape=(num_samples,))
     return jnp.mean(log_q - p.log_prob(z), axis=0)

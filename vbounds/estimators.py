@@ -22,12 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from vbounds import bounds as _bounds
-from vbounds._validation import concrete_float
+from vbounds._validation import check_int, concrete_float
 
-__all__ = ["Estimate", "estimate", "rws_wake_phi", "BOUNDS", "ESTIMATORS"]
+__all__ = ["Estimate", "estimate", "rws_wake_phi", "ESTIMATE_BOUNDS", "GRADIENT_ESTIMATORS"]
 
-BOUNDS = ("elbo", "iwae", "renyi", "vr_max")
-ESTIMATORS = ("reparam", "stl", "dreg", "score", "vimco")
+# The values of `estimate`'s `bound` and `estimator` arguments.
+ESTIMATE_BOUNDS = ("elbo", "iwae", "renyi", "vr_max")
+GRADIENT_ESTIMATORS = ("reparam", "stl", "dreg", "score", "vimco")
 
 
 class Estimate(NamedTuple):
@@ -42,14 +43,6 @@ class Estimate(NamedTuple):
     value: jax.Array
     surrogate: jax.Array
     log_weights: jax.Array
-
-
-def _check_num_samples(num_samples: Any, name: str = "num_samples") -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {type(num_samples).__name__}.")
-    if num_samples < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {num_samples}.")
-    return int(num_samples)
 
 
 def _check_key(key: Any) -> None:
@@ -178,7 +171,7 @@ def estimate(
     num_samples: int,
     bound: str = "iwae",
     estimator: str = "reparam",
-    alpha: float = 0.0,
+    alpha: float | None = None,
 ) -> Estimate:
     """Value of a sampled bound for one example and a surrogate carrying its gradient.
 
@@ -204,7 +197,9 @@ def estimate(
       num_samples: K.
       bound: one of ``"elbo"``, ``"iwae"``, ``"renyi"``, ``"vr_max"``.
       estimator: one of ``"reparam"``, ``"stl"``, ``"dreg"``, ``"score"``, ``"vimco"``.
-      alpha: Renyi order, for ``bound="renyi"`` only.
+      alpha: the Renyi order, required for ``bound="renyi"`` (a concrete float, finite or
+        ``-inf``); ignored by the other bounds. There is no default: ``alpha = 0`` would
+        silently be the IWAE bound.
 
     Returns:
       ``Estimate(value, surrogate, log_weights)``.
@@ -215,11 +210,11 @@ def estimate(
       Reparameterized Gradient Estimators, 2019; Mnih & Rezende, Variational
       Inference for Monte Carlo Objectives, 2016.
     """
-    k = _check_num_samples(num_samples)
-    if bound not in BOUNDS:
-        raise ValueError(f"`bound` must be one of {BOUNDS}, got {bound!r}.")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"`estimator` must be one of {ESTIMATORS}, got {estimator!r}.")
+    k = check_int(num_samples, "num_samples")
+    if bound not in ESTIMATE_BOUNDS:
+        raise ValueError(f"`bound` must be one of {ESTIMATE_BOUNDS}, got {bound!r}.")
+    if estimator not in GRADIENT_ESTIMATORS:
+        raise ValueError(f"`estimator` must be one of {GRADIENT_ESTIMATORS}, got {estimator!r}.")
     if not callable(log_joint):
         raise TypeError("`log_joint` must be callable: z -> log p(x, z).")
     if not callable(make_q):
@@ -227,6 +222,11 @@ def estimate(
     _check_key(key)
     a = 0.0
     if bound == "renyi":
+        if alpha is None:
+            raise ValueError(
+                "`alpha` is required for bound='renyi' (the Renyi order; alpha=0 is 'iwae', "
+                "alpha=1 is 'elbo')."
+            )
         a = concrete_float(alpha, "alpha")
         if a is None or math.isnan(a) or a == math.inf:
             raise ValueError(f"`alpha` must be a concrete finite float, got {alpha!r}.")
@@ -320,7 +320,7 @@ def rws_wake_phi(
       Reweighted Wake-Sleep, 2019; Tucker et al., Doubly Reparameterized Gradient
       Estimators, 2019.
     """
-    k = _check_num_samples(num_samples)
+    k = check_int(num_samples, "num_samples")
     if estimator not in ("is", "dreg"):
         raise ValueError(f"`estimator` must be 'is' or 'dreg', got {estimator!r}.")
     _check_key(key)

@@ -9,8 +9,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from vbounds._validation import as_float_array, check_nonempty, normalize_axis
-from vbounds.estimators import _check_key, _check_num_samples, _log_prob_shape_check, estimate
+from vbounds._validation import as_float_array, check_int, check_nonempty, normalize_axis
+from vbounds.estimators import _check_key, _log_prob_shape_check, estimate
 
 __all__ = [
     "log_likelihood",
@@ -52,8 +52,14 @@ def log_likelihood(
     Samples are drawn ``chunk_size`` at a time and merged with a streaming
     log-sum-exp inside ``lax.scan``, so memory grows with ``chunk_size`` and not with
     ``num_samples``. Chunk ``i`` uses ``fold_in(key, i)``; a final partial chunk takes
-    the remainder. With ``chunk_size=None`` (or equal to ``num_samples``) the result
-    equals ``estimate(key, ..., bound="iwae").value``. Gradients are stopped.
+    the remainder. Gradients are stopped.
+
+    ``chunk_size=None`` means one chunk of all ``num_samples`` samples, not a measured
+    default: the result then equals ``vb.estimate(key, ..., bound="iwae").value`` on the
+    same key (as it does for ``chunk_size=num_samples``), and memory grows with
+    ``num_samples``. For large ``K`` pass the measured default explicitly,
+    ``chunk_size=vb.default_chunk_size()``. (The framework's VAE objectives read their
+    ``objective.eval_chunk_size=None`` as that measured default.)
 
     Args:
       key: PRNG key.
@@ -61,7 +67,7 @@ def log_likelihood(
       make_q: ``q_params -> q``.
       q_params: variational parameters.
       num_samples: total number of samples K (5,000 in the IWAE literature).
-      chunk_size: samples per chunk; ``None`` for a single chunk.
+      chunk_size: samples per chunk, at most ``num_samples``; ``None`` for a single chunk.
 
     Returns:
       A scalar estimate (a stochastic lower bound on ``log p(x)`` in expectation).
@@ -69,12 +75,12 @@ def log_likelihood(
     References:
       Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, 2016.
     """
-    k = _check_num_samples(num_samples)
+    k = check_int(num_samples, "num_samples")
+    c = k if chunk_size is None else check_int(chunk_size, "chunk_size")
     _check_key(key)
-    if chunk_size is None or chunk_size == k:
+    if c == k:
         est = estimate(key, log_joint, make_q, q_params, num_samples=k, bound="iwae")
         return est.value
-    c = _check_num_samples(chunk_size, "chunk_size")
     if c > k:
         raise ValueError(f"`chunk_size`={c} must not exceed `num_samples`={k}.")
     q_params = jax.lax.stop_gradient(q_params)
@@ -96,6 +102,9 @@ def log_likelihood(
 
 def default_chunk_size(backend: str | None = None) -> int:
     """The ``chunk_size`` for :func:`log_likelihood` measured to be fast on ``backend``.
+
+    :func:`log_likelihood` does not apply it on its own (its ``chunk_size=None`` is a single
+    chunk); pass it: ``vb.log_likelihood(..., chunk_size=vb.default_chunk_size())``.
 
     Args:
       backend: ``"cpu"``, ``"gpu"`` or ``"tpu"``; ``None`` for ``jax.default_backend()``.

@@ -8,6 +8,7 @@ from vbounds.diffusion._common import categorical_kl as categorical_kl
 from vbounds.diffusion.categorical import absorbing_betas as absorbing_betas
 from vbounds.diffusion.categorical import absorbing_transitions as absorbing_transitions
 from vbounds.diffusion.categorical import betas_from_alpha as betas_from_alpha
+from vbounds.diffusion.categorical import categorical_decoder_nll as categorical_decoder_nll
 from vbounds.diffusion.categorical import categorical_hybrid_loss as categorical_hybrid_loss
 from vbounds.diffusion.categorical import categorical_posterior as categorical_posterior
 from vbounds.diffusion.categorical import categorical_step_kl as categorical_step_kl

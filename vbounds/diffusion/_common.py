@@ -6,9 +6,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from vbounds._validation import as_float_array
+from vbounds._validation import as_float_array, check_int
 
 
 class VLBTerms(NamedTuple):
@@ -36,14 +35,15 @@ def check_callable(fn, name: str) -> None:
         raise TypeError(f"`{name}` must be callable, got {type(fn).__name__}.")
 
 
-def check_num_steps(num_steps, name: str = "num_steps", *, allow_none: bool = True) -> None:
-    """Raises unless ``num_steps`` is a positive Python int (or ``None`` when allowed)."""
+def check_num_steps(num_steps, name: str = "num_steps", *, allow_none: bool = True):
+    """``num_steps`` as a positive Python int (or ``None`` when allowed), else raises.
+
+    A traced value raises ``TypeError``: the number of steps fixes shapes and loop lengths,
+    so it must be static under ``jax.jit``.
+    """
     if num_steps is None and allow_none:
-        return
-    if not isinstance(num_steps, (int, np.integer)) or isinstance(num_steps, bool):
-        raise TypeError(f"`{name}` must be a positive int or None, got {num_steps!r}.")
-    if num_steps < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {num_steps}.")
+        return None
+    return check_int(num_steps, name)
 
 
 def check_choice(value, choices, name: str) -> None:

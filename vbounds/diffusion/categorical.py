@@ -15,13 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vbounds._validation import require
+from vbounds._validation import check_int, require
 from vbounds.diffusion._common import (
     VLBTerms,
     categorical_kl,
     check_callable,
     check_choice,
-    check_num_steps,
     safe_log,
 )
 
@@ -43,11 +42,7 @@ def _betas(betas: ArrayLike) -> Array:
 
 
 def _num_classes(num_classes) -> int:
-    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
-        raise TypeError(f"`num_classes` must be an int, got {num_classes!r}.")
-    if num_classes < 2:
-        raise ValueError(f"`num_classes` must be >= 2, got {num_classes}.")
-    return int(num_classes)
+    return check_int(num_classes, "num_classes", minimum=2)
 
 
 def uniform_transitions(betas: ArrayLike, num_classes: int) -> Array:
@@ -150,8 +145,8 @@ def absorbing_betas(num_steps: int) -> Array:
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
     """
-    check_num_steps(num_steps, allow_none=False)
-    t = jnp.arange(1, num_steps + 1, dtype=jnp.float32)
+    num_steps = check_int(num_steps, "num_steps")
+    t = jnp.arange(1, num_steps + 1, dtype=jnp.result_type(float))
     return 1.0 / (num_steps - t + 1.0)
 
 
@@ -174,7 +169,7 @@ def betas_from_alpha(alpha_fn: Callable, num_steps: int) -> Array:
       Sahoo et al., Simple and Effective Masked Diffusion Language Models, 2024.
     """
     check_callable(alpha_fn, "alpha_fn")
-    check_num_steps(num_steps, allow_none=False)
+    num_steps = check_int(num_steps, "num_steps")
     grid = jnp.linspace(0.0, 1.0, num_steps + 1)
     alphas = jax.vmap(alpha_fn)(grid)
     ratio = alphas[1:] / jnp.where(alphas[:-1] > 0, alphas[:-1], 1.0)
@@ -293,8 +288,15 @@ def reverse_probs(
     .. math:: p(x_{t-1} = k | x_t) \\propto Q_t[k, x_t] \\sum_{x_0} \\bar Q_{t-1}[x_0, k]
        \\, p(x_0 | x_t).
 
-    The two agree for absorbing noise; only the mixture is tight with the exact
-    ``q(x_0 | x_t)`` for other noise.
+    When they agree: with absorbing noise (mask class ``m``), exactly when the prediction
+    puts no mass on the mask, ``p(x_0 = m | x_t) = 0`` (a logit of ``-inf`` for ``m``; a
+    finite logit, however small, gives a small difference). At an unmasked ``x_t`` both are
+    the point mass on ``x_t``. At ``x_t = m`` with ``p_m = p(x_0 = m | x_t) > 0`` they
+    differ: for ``k != m`` the mixture gives ``p_k beta_t abar / (beta_t abar + 1 - abar)``
+    and ``"d3pm"`` gives ``p_k beta_t abar / ((1 - p_m)(beta_t abar + 1 - abar) + p_m)``,
+    with ``abar = Q_bar_{t-1}[x_0, x_0]`` the keep probability. For uniform or Gaussian
+    noise they differ in general, and only the mixture is tight with the exact
+    ``q(x_0 | x_t)``.
 
     Args:
       x_t: integer classes, ``[*event]``.
@@ -362,11 +364,52 @@ def _x0_nll(logits: Array, x0: Array) -> Array:
     return -jnp.take_along_axis(log_p, x0[..., None], axis=-1)[..., 0]
 
 
+def categorical_decoder_nll(x0: ArrayLike, logits: ArrayLike) -> Array:
+    """The reconstruction term ``-log p(x_0 | x_1)``, summed over the event.
+
+    .. math:: -\\sum_\\ell \\log \\mathrm{softmax}(\\ell_\\theta(x_1))_{x_0^\\ell}
+
+    The ``reconstruction`` term of ``categorical_vlb`` (D3PM's ``L_0``) for a draw
+    ``x_1 ~ q(x_1 | x_0)`` of your choosing: pass the logits of ``p(x_0 | x_1)`` that the
+    model gives at ``(x_1, t = 1)``. MDLM and UDLM use the same term at ``t = 0``.
+
+    Args:
+      x0: integer classes in ``[0, V)``, ``[*event]``.
+      logits: ``[*event, V]`` logits of ``p(x_0 | x_1)`` (``-inf`` allowed).
+
+    Returns:
+      A scalar (nats).
+
+    References:
+      Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+    """
+    logits = jnp.asarray(logits)
+    if logits.ndim < 1 or logits.shape[-1] < 2:
+        raise ValueError(f"`logits` must have shape [*event, V] with V >= 2, got {logits.shape}.")
+    x0 = _classes(x0, "x0", logits.shape[-1])
+    if logits.shape[:-1] != x0.shape:
+        raise ValueError(
+            f"`logits` must have shape {(*x0.shape, logits.shape[-1])} (the event of `x0`, "
+            f"then V), got {logits.shape}."
+        )
+    return jnp.sum(_x0_nll(logits, x0))
+
+
 def _sample_classes(key, probs):
     return jax.random.categorical(key, safe_log(probs), axis=-1)
 
 
-def _categorical_terms(key, x0, logits_fn, transitions, prior, parameterization):
+def _given_classes(x, name, x0, v):
+    """An injected draw (``x_1``, ``x_t``): integer classes with the shape of ``x0``."""
+    x = _classes(x, name, v)
+    if x.shape != x0.shape:
+        raise ValueError(f"`{name}` must have the shape of `x0` {x0.shape}, got {x.shape}.")
+    return x
+
+
+def _categorical_terms(
+    key, x0, logits_fn, transitions, prior, parameterization, *, t=None, x_t=None, x_1=None
+):
     """The three VLB terms and the auxiliary cross-entropy at the diffusion step."""
     check_callable(logits_fn, "logits_fn")
     check_choice(parameterization, PARAMETERIZATIONS, "parameterization")
@@ -376,18 +419,38 @@ def _categorical_terms(key, x0, logits_fn, transitions, prior, parameterization)
     prior = jnp.asarray(prior, transitions.dtype)
     if prior.shape != (v,):
         raise ValueError(f"`prior` must have shape ({v},), got {prior.shape}.")
+    if x_t is not None and t is None:
+        raise ValueError("`x_t` was given without its step `t`: pass both.")
+    if t is not None:
+        if num_steps == 1:
+            raise ValueError("`t` was given, but with T = 1 there is no diffusion step.")
+        t = jnp.asarray(t)
+        if t.ndim or not jnp.issubdtype(t.dtype, jnp.integer):
+            raise TypeError(f"`t` must be an integer step in [2, T], got {t.dtype} {t.shape}.")
+        require(
+            lambda s: (s >= 2) & (s <= num_steps),
+            t,
+            message=f"`t` must be a step in [2, {num_steps}] (T = {num_steps}).",
+        )
     qbar = cumulative_transitions(transitions)
     prior_term = jnp.sum(categorical_kl(qbar[-1][x0], jnp.broadcast_to(prior, (*x0.shape, v))))
 
     k_1, k_t, k_xt = jax.random.split(key, 3)
-    x_1 = _sample_classes(k_1, transitions[0][x0])
+    if x_1 is None:
+        x_1 = _sample_classes(k_1, transitions[0][x0])
+    else:
+        x_1 = _given_classes(x_1, "x_1", x0, v)
     logits_1 = _check_logits(logits_fn(x_1, jnp.asarray(1)), x0.shape, v)
     reconstruction = jnp.sum(_x0_nll(logits_1, x0))
     if num_steps == 1:
         zero = jnp.zeros((), transitions.dtype)
         return VLBTerms(prior_term, reconstruction, zero), zero
-    t = jax.random.randint(k_t, (), 2, num_steps + 1)
-    x_t = _sample_classes(k_xt, qbar[t - 1][x0])
+    if t is None:
+        t = jax.random.randint(k_t, (), 2, num_steps + 1)
+    if x_t is None:
+        x_t = _sample_classes(k_xt, qbar[t - 1][x0])
+    else:
+        x_t = _given_classes(x_t, "x_t", x0, v)
     logits_t = _check_logits(logits_fn(x_t, t), x0.shape, v)
     kl = categorical_step_kl(
         x0, x_t, logits_t, transitions[t - 1], qbar[t - 2], parameterization=parameterization
@@ -404,6 +467,9 @@ def categorical_vlb(
     prior: ArrayLike,
     *,
     parameterization: str = "mixture",
+    t: ArrayLike | None = None,
+    x_t: ArrayLike | None = None,
+    x_1: ArrayLike | None = None,
 ) -> VLBTerms:
     """One-draw estimate of the negative ELBO of a discrete-state (D3PM) diffusion model.
 
@@ -411,7 +477,8 @@ def categorical_vlb(
        + (T-1)\\, E_{t \\sim U\\{2..T\\}, x_t}[KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))]
 
     The prior term is exact; the others use one ``x_1 ~ q(x_1 | x_0)``, one ``t`` and one
-    ``x_t ~ q(x_t | x_0)``. Each is summed over the event.
+    ``x_t ~ q(x_t | x_0)``, drawn from ``key`` unless given (``t``, ``x_t``, ``x_1``: to
+    reproduce a draw, or to evaluate every step). Each is summed over the event.
 
     Args:
       key: PRNG key.
@@ -421,6 +488,10 @@ def categorical_vlb(
       transitions: ``[T, V, V]`` one-step matrices (row-stochastic).
       prior: ``[V]`` probabilities of ``p(x_T)``.
       parameterization: ``"mixture"`` or ``"d3pm"`` (see ``reverse_probs``).
+      t: optional integer step in ``[2, T]`` for the diffusion term, instead of a draw.
+      x_t: optional ``x_t``, integer classes shaped like ``x0``, instead of a draw from
+        ``q(x_t | x_0)``; needs ``t``.
+      x_1: optional ``x_1`` for the reconstruction term, instead of a draw.
 
     Returns:
       ``VLBTerms(prior, reconstruction, diffusion)``.
@@ -428,7 +499,9 @@ def categorical_vlb(
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
     """
-    terms, _ = _categorical_terms(key, x0, logits_fn, transitions, prior, parameterization)
+    terms, _ = _categorical_terms(
+        key, x0, logits_fn, transitions, prior, parameterization, t=t, x_t=x_t, x_1=x_1
+    )
     return terms
 
 
@@ -441,6 +514,9 @@ def categorical_hybrid_loss(
     *,
     aux_weight: float = 0.01,
     parameterization: str = "d3pm",
+    t: ArrayLike | None = None,
+    x_t: ArrayLike | None = None,
+    x_1: ArrayLike | None = None,
 ) -> Array:
     """D3PM's hybrid loss: the negative ELBO plus an auxiliary cross-entropy on ``x_0``.
 
@@ -457,6 +533,9 @@ def categorical_hybrid_loss(
       prior: ``[V]``.
       aux_weight: ``lambda`` (D3PM used 0.01 and 0.001).
       parameterization: ``"d3pm"`` (the paper's) or ``"mixture"``.
+      t: optional step, as in ``categorical_vlb``.
+      x_t: optional ``x_t`` (needs ``t``), as in ``categorical_vlb``.
+      x_1: optional ``x_1``, as in ``categorical_vlb``.
 
     Returns:
       A scalar.
@@ -465,20 +544,34 @@ def categorical_hybrid_loss(
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021
       (eq. 5).
     """
-    terms, aux = _categorical_terms(key, x0, logits_fn, transitions, prior, parameterization)
+    terms, aux = _categorical_terms(
+        key, x0, logits_fn, transitions, prior, parameterization, t=t, x_t=x_t, x_1=x_1
+    )
     return terms.total + aux_weight * aux
 
 
 def _check_time(t):
-    t = jnp.asarray(t, jnp.float32)
+    """``t`` as a float scalar in ``[0, 1]``: its own float dtype, else the default one."""
+    t = jnp.asarray(t)
+    if not jnp.issubdtype(t.dtype, jnp.floating):
+        t = t.astype(jnp.result_type(float))
     if t.ndim:
         raise ValueError(f"`t` must be a scalar time, got shape {t.shape}.")
     require(lambda u: (u >= 0) & (u <= 1), t, message="`t` must lie in [0, 1].")
     return t
 
 
+def _time_or_draw(key, t, x_t):
+    """A given time (checked) or ``t ~ U(0, 1)``; a given ``x_t`` needs its ``t``."""
+    if t is None:
+        if x_t is not None:
+            raise ValueError("`x_t` was given without its time `t`: pass both.")
+        return jax.random.uniform(key, ())
+    return _check_time(t)
+
+
 def _schedule(alpha_fn, t):
-    t = _check_time(t)
+    """``(alpha(t), alpha'(t))`` at a checked time ``t``, in ``t``'s dtype."""
     return jax.jvp(alpha_fn, (t,), (jnp.ones_like(t),))
 
 
@@ -518,8 +611,9 @@ def mdlm_diffusion_loss(
     check_callable(logits_fn, "logits_fn")
     check_callable(alpha_fn, "alpha_fn")
     x0, x_t = jnp.asarray(x0), jnp.asarray(x_t)
+    t = _check_time(t)
     alpha, dalpha = _schedule(alpha_fn, t)
-    logits = jnp.asarray(logits_fn(x_t, jnp.asarray(t, jnp.float32)))
+    logits = jnp.asarray(logits_fn(x_t, t))
     if logits.shape[:-1] != x0.shape or not 0 <= mask_index < logits.shape[-1]:
         raise ValueError(
             f"`logits_fn` must return [*event, V] logits with event {x0.shape} and "
@@ -552,6 +646,7 @@ def mdlm_vlb(
     *,
     mask_index: int,
     t: ArrayLike | None = None,
+    x_t: ArrayLike | None = None,
 ) -> VLBTerms:
     """One-draw negative ELBO of continuous-time masked diffusion (MDLM).
 
@@ -568,6 +663,8 @@ def mdlm_vlb(
       alpha_fn: ``alpha(t)`` (e.g. ``lambda t: 1 - t``).
       mask_index: the mask class.
       t: optional time in ``[0, 1]`` instead of a draw.
+      x_t: optional masked sequence at ``t`` (shaped like ``x0``) instead of a draw; needs
+        ``t``.
 
     Returns:
       ``VLBTerms``.
@@ -580,10 +677,7 @@ def mdlm_vlb(
     if not jnp.issubdtype(x0.dtype, jnp.integer):
         raise TypeError(f"`x0` must hold integer classes, got dtype {x0.dtype}.")
     k_t, k_mask, k_mask0 = jax.random.split(key, 3)
-    if t is None:
-        t = jax.random.uniform(k_t, ())
-    else:
-        _check_time(t)
+    t = _time_or_draw(k_t, t, x_t)
     alpha_1 = jnp.asarray(alpha_fn(jnp.ones(())))
     kept = jnp.stack([alpha_1, 1.0 - alpha_1])
     prior = x0.size * categorical_kl(kept, jnp.array([0.0, 1.0]))
@@ -602,7 +696,10 @@ def mdlm_vlb(
         message=f"`x0` must not contain the mask class {mask_index}.",
     )
     reconstruction = jnp.sum(jnp.where(x_00 == mask_index, _x0_nll(logits_0, x0), 0.0))
-    x_t = _mask(k_mask, x0, alpha_fn(jnp.asarray(t, jnp.float32)), mask_index)
+    if x_t is None:
+        x_t = _mask(k_mask, x0, alpha_fn(t), mask_index)
+    else:
+        x_t = _given_classes(x_t, "x_t", x0, logits_0.shape[-1])
     diffusion = mdlm_diffusion_loss(x0, x_t, t, logits_fn, alpha_fn, mask_index=mask_index)
     return VLBTerms(prior, reconstruction, diffusion)
 
@@ -640,8 +737,9 @@ def udlm_diffusion_loss(
     check_callable(logits_fn, "logits_fn")
     check_callable(alpha_fn, "alpha_fn")
     x0, x_t = jnp.asarray(x0), jnp.asarray(x_t)
+    t = _check_time(t)
     alpha, dalpha = _schedule(alpha_fn, t)
-    logits = jnp.asarray(logits_fn(x_t, jnp.asarray(t, jnp.float32)))
+    logits = jnp.asarray(logits_fn(x_t, t))
     if logits.shape[:-1] != x0.shape:
         raise ValueError(f"`logits_fn` must return [*event, N] logits, got {logits.shape}.")
     n = logits.shape[-1]
@@ -669,6 +767,7 @@ def udlm_vlb(
     *,
     num_classes: int,
     t: ArrayLike | None = None,
+    x_t: ArrayLike | None = None,
 ) -> VLBTerms:
     """One-draw negative ELBO of continuous-time uniform-noise diffusion (UDLM).
 
@@ -683,6 +782,8 @@ def udlm_vlb(
       alpha_fn: ``alpha(t)``.
       num_classes: ``N``.
       t: optional time in ``[0, 1]`` instead of a draw.
+      x_t: optional noisy classes at ``t`` (shaped like ``x0``) instead of a draw; needs
+        ``t``.
 
     Returns:
       ``VLBTerms``.
@@ -694,10 +795,7 @@ def udlm_vlb(
     n = _num_classes(num_classes)
     x0 = _classes(x0, "x0", n)
     k_t, k_x, k_x0 = jax.random.split(key, 3)
-    if t is None:
-        t = jax.random.uniform(k_t, ())
-    else:
-        _check_time(t)
+    t = _time_or_draw(k_t, t, x_t)
 
     def marginal(a):
         return a * jax.nn.one_hot(x0, n) + (1.0 - a) / n
@@ -706,6 +804,9 @@ def udlm_vlb(
     prior = jnp.sum(categorical_kl(marginal(alpha_1), jnp.full((*x0.shape, n), 1.0 / n)))
     x_00 = _sample_classes(k_x0, marginal(jnp.asarray(alpha_fn(jnp.zeros(())))))
     reconstruction = jnp.sum(_x0_nll(jnp.asarray(logits_fn(x_00, jnp.zeros(()))), x0))
-    x_t = _sample_classes(k_x, marginal(jnp.asarray(alpha_fn(jnp.asarray(t, jnp.float32)))))
+    if x_t is None:
+        x_t = _sample_classes(k_x, marginal(jnp.asarray(alpha_fn(t))))
+    else:
+        x_t = _given_classes(x_t, "x_t", x0, n)
     diffusion = udlm_diffusion_loss(x0, x_t, t, logits_fn, alpha_fn)
     return VLBTerms(prior, reconstruction, diffusion)

@@ -15,7 +15,7 @@ import distrax
 import jax
 import jax.numpy as jnp
 
-from vbounds._validation import require
+from vbounds._validation import check_int, require
 from vbounds.diffusion._common import (
     VLBTerms,
     check_broadcasts_to,
@@ -169,7 +169,7 @@ def decoder_nll(
     if z_0.shape != x.shape:
         raise ValueError(f"`z_0` must have the shape of `x` {x.shape}, got {z_0.shape}.")
     check_choice(decoder, DECODERS, "decoder")
-    check_num_steps(num_bins, "num_bins", allow_none=False)
+    num_bins = check_int(num_bins, "num_bins")
     gamma_0 = jnp.asarray(gamma_0)
     alpha_0, _ = _alpha_sigma(gamma_0)
     residual = (z_0 / alpha_0 - x) * jnp.exp(-0.5 * gamma_0)
@@ -245,7 +245,7 @@ def diffusion_loss(
     )
     check_callable(eps_fn, "eps_fn")
     check_callable(gamma_fn, "gamma_fn")
-    check_num_steps(num_steps)
+    num_steps = check_num_steps(num_steps)
     check_callable(weighting, "weighting")
     if num_steps is None:
         gamma_t, dgamma = jax.jvp(gamma_fn, (t,), (jnp.ones_like(t),))
@@ -283,14 +283,32 @@ def _check_t_max(t_max) -> float:
     return value
 
 
-def _sample(key, x, t, independent_t, t_max):
-    """Draws (t, eps, eps_0) the same way for every estimator in this module."""
+def _noise(value, x, name):
+    """Injected noise: a float array of the shape of ``x``, in ``x``'s dtype."""
+    arr = float_data(value, name)
+    if arr.shape != x.shape:
+        raise ValueError(f"`{name}` must have the shape of `x` {x.shape}, got {arr.shape}.")
+    return arr.astype(x.dtype)
+
+
+def _sample(key, x, t, independent_t, t_max, eps=None, eps_0=None):
+    """Draws (t, eps, eps_0) the same way for every estimator in this module.
+
+    Each of ``t``, ``eps`` and ``eps_0`` that is given replaces its draw; the others are
+    drawn from the same split of ``key`` as when none is given.
+    """
     k_t, k_eps, k_eps0 = jax.random.split(key, 3)
     if t is None:
         shape = x.shape if independent_t else ()
         t = t_max * jax.random.uniform(k_t, shape, dtype=x.dtype)
-    eps = jax.random.normal(k_eps, x.shape, dtype=x.dtype)
-    eps_0 = jax.random.normal(k_eps0, x.shape, dtype=x.dtype)
+    if eps is None:
+        eps = jax.random.normal(k_eps, x.shape, dtype=x.dtype)
+    else:
+        eps = _noise(eps, x, "eps")
+    if eps_0 is None:
+        eps_0 = jax.random.normal(k_eps0, x.shape, dtype=x.dtype)
+    else:
+        eps_0 = _noise(eps_0, x, "eps_0")
     return jnp.asarray(t, dtype=x.dtype), eps, eps_0
 
 
@@ -308,14 +326,16 @@ def _vlb(
     t_max,
     prior_mean,
     prior_log_variance,
+    eps=None,
+    eps_0=None,
 ):
     x = float_data(x, "x")
     check_callable(eps_fn, "eps_fn")
     check_callable(gamma_fn, "gamma_fn")
-    check_num_steps(num_steps)
+    num_steps = check_num_steps(num_steps)
     check_choice(decoder, DECODERS, "decoder")
-    check_num_steps(num_bins, "num_bins", allow_none=False)
-    t, eps, eps_0 = _sample(key, x, t, independent_t, t_max)
+    num_bins = check_int(num_bins, "num_bins")
+    t, eps, eps_0 = _sample(key, x, t, independent_t, t_max, eps, eps_0)
     gamma_0 = jnp.asarray(gamma_fn(jnp.zeros((), x.dtype)))
     gamma_k = jnp.asarray(gamma_fn(jnp.full((), t_max, x.dtype)))
     check_broadcasts_to(gamma_0, x.shape, "gamma_fn", "gamma")
@@ -339,6 +359,8 @@ def gaussian_vlb(
     num_bins: int = 256,
     t: ArrayLike | None = None,
     independent_t: bool = False,
+    eps: ArrayLike | None = None,
+    eps_0: ArrayLike | None = None,
 ) -> VLBTerms:
     """One-draw estimate of the negative ELBO of a Gaussian diffusion model (VDM).
 
@@ -364,6 +386,10 @@ def gaussian_vlb(
       t: optional time(s) to use instead of drawing one, e.g. from ``stratified_times``.
       independent_t: draw one ``t`` per dimension (Diffusion Forcing); ``gamma_fn`` and
         ``eps_fn`` must accept a per-dimension ``t``.
+      eps: optional noise of the diffusion term, ``z_t = alpha_t x + sigma_t eps``, shaped
+        like ``x``, instead of a draw (to reproduce a draw, or for antithetic noise).
+      eps_0: optional noise of the reconstruction term, ``z_0 = alpha_0 x + sigma_0 eps_0``,
+        instead of a draw.
 
     Returns:
       ``VLBTerms(prior, reconstruction, diffusion)``, per-example scalars; ``.total`` is the
@@ -386,6 +412,8 @@ def gaussian_vlb(
         t_max=1.0,
         prior_mean=None,
         prior_log_variance=None,
+        eps=eps,
+        eps_0=eps_0,
     )
 
 
@@ -402,6 +430,8 @@ def shallow_gaussian_vlb(
     decoder: str = "gaussian",
     num_bins: int = 256,
     t: ArrayLike | None = None,
+    eps: ArrayLike | None = None,
+    eps_0: ArrayLike | None = None,
 ) -> VLBTerms:
     """Negative ELBO of shallow diffusion: diffuse to ``t_max = k`` only, with a given prior.
 
@@ -426,6 +456,8 @@ def shallow_gaussian_vlb(
       decoder: as in ``gaussian_vlb``.
       num_bins: as in ``gaussian_vlb``.
       t: optional time in ``[0, t_max]``.
+      eps: optional noise of the diffusion term, as in ``gaussian_vlb``.
+      eps_0: optional noise of the reconstruction term, as in ``gaussian_vlb``.
 
     Returns:
       ``VLBTerms``.
@@ -450,6 +482,8 @@ def shallow_gaussian_vlb(
         t_max=t_max,
         prior_mean=prior_mean,
         prior_log_variance=jnp.asarray(prior_log_variance),
+        eps=eps,
+        eps_0=eps_0,
     )
 
 
@@ -461,6 +495,7 @@ def denoising_loss(
     *,
     weighting: Callable,
     t: ArrayLike | None = None,
+    eps: ArrayLike | None = None,
 ) -> Array:
     """One-draw weighted denoising loss ``E_t[w(t) ||eps - eps_hat||^2]``, ``t ~ U(0, 1)``.
 
@@ -473,7 +508,8 @@ def denoising_loss(
       eps_fn: ``eps_fn(z_t, t) -> eps_hat``.
       gamma_fn: ``gamma_fn(t)``.
       weighting: ``weighting(gamma, dgamma) -> w``.
-      t: optional time.
+      t: optional time, instead of a draw.
+      eps: optional noise, shaped like ``x``, instead of a draw.
 
     Returns:
       A scalar.
@@ -483,7 +519,7 @@ def denoising_loss(
       Augmentation, 2023.
     """
     x = float_data(x, "x")
-    t, eps, _ = _sample(key, x, t, False, 1.0)
+    t, eps, _ = _sample(key, x, t, False, 1.0, eps)
     return diffusion_loss(x, eps, t, eps_fn, gamma_fn, weighting=weighting)
 
 
@@ -618,6 +654,8 @@ def hybrid_loss(
     *,
     num_steps: int,
     vlb_weight: float = 1e-3,
+    t: ArrayLike | None = None,
+    eps: ArrayLike | None = None,
 ) -> Array:
     """Improved DDPM's hybrid loss ``L_simple + lambda L_vlb`` with a learned variance.
 
@@ -636,6 +674,8 @@ def hybrid_loss(
       gamma_fn: ``gamma_fn(t)``.
       num_steps: ``T``.
       vlb_weight: ``lambda`` (0.001 in the paper).
+      t: optional time in ``[0, 1]`` instead of a draw; the step is ``ceil(t T)``.
+      eps: optional noise, shaped like ``x``, instead of a draw.
 
     Returns:
       A scalar.
@@ -646,8 +686,11 @@ def hybrid_loss(
     x = float_data(x, "x")
     check_callable(model_fn, "model_fn")
     check_callable(gamma_fn, "gamma_fn")
-    check_num_steps(num_steps, allow_none=False)
-    t, eps, _ = _sample(key, x, None, False, 1.0)
+    num_steps = check_int(num_steps, "num_steps")
+    t, eps, _ = _sample(key, x, t, False, 1.0, eps)
+    if t.ndim:
+        raise ValueError(f"`t` must be a scalar time, got shape {t.shape}.")
+    require(lambda u: (u >= 0) & (u <= 1), t, message="`t` must lie in [0, 1].")
     step = jnp.clip(jnp.ceil(t * num_steps), 1, num_steps)
     gamma_t = gamma_fn(step / num_steps)
     gamma_s = gamma_fn((step - 1) / num_steps)
@@ -683,5 +726,5 @@ def bits_per_dim(nll: ArrayLike, num_dims: int) -> Array:
     References:
       Theis et al., A note on the evaluation of generative models, 2016.
     """
-    check_num_steps(num_dims, "num_dims", allow_none=False)
+    num_dims = check_int(num_dims, "num_dims")
     return jnp.asarray(nll) / (num_dims * math.log(2.0))

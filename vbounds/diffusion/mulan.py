@@ -99,6 +99,9 @@ def mulan_vlb(
     decoder: str = "gaussian",
     num_bins: int = 256,
     t: ArrayLike | None = None,
+    eps: ArrayLike | None = None,
+    eps_0: ArrayLike | None = None,
+    aux_noise: ArrayLike | None = None,
 ) -> AuxiliaryVLBTerms:
     """One-draw negative ELBO of a diffusion model with an auxiliary-latent schedule (MuLAN).
 
@@ -127,6 +130,10 @@ def mulan_vlb(
       decoder: as in ``gaussian_vlb``.
       num_bins: as in ``gaussian_vlb``.
       t: optional time to use instead of drawing one.
+      eps: optional noise of the diffusion term, as in ``gaussian_vlb``.
+      eps_0: optional noise of the reconstruction term, as in ``gaussian_vlb``.
+      aux_noise: optional ``n`` of ``u = aux_mean + exp(aux_log_variance / 2) * n``, shaped
+        like ``aux_mean``, instead of a draw.
 
     Returns:
       ``AuxiliaryVLBTerms(prior, reconstruction, diffusion, latent)``; ``.total`` is the
@@ -141,7 +148,15 @@ def mulan_vlb(
     latent = auxiliary_kl(aux_mean, aux_log_variance)
     aux_mean = jnp.asarray(aux_mean, latent.dtype)
     k_u, k_vlb = jax.random.split(key)
-    noise = jax.random.normal(k_u, aux_mean.shape, aux_mean.dtype)
+    if aux_noise is None:
+        noise = jax.random.normal(k_u, aux_mean.shape, aux_mean.dtype)
+    else:
+        noise = float_data(aux_noise, "aux_noise").astype(aux_mean.dtype)
+        if noise.shape != aux_mean.shape:
+            raise ValueError(
+                f"`aux_noise` must have the shape of `aux_mean` {aux_mean.shape}, "
+                f"got {noise.shape}."
+            )
     u = aux_mean + jnp.exp(0.5 * jnp.asarray(aux_log_variance, aux_mean.dtype)) * noise
     terms = gaussian_vlb(
         k_vlb,
@@ -152,5 +167,7 @@ def mulan_vlb(
         decoder=decoder,
         num_bins=num_bins,
         t=t,
+        eps=eps,
+        eps_0=eps_0,
     )
     return AuxiliaryVLBTerms(*terms, latent=latent)

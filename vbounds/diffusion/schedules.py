@@ -15,6 +15,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from vbounds._validation import check_int
+
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 
@@ -79,8 +81,7 @@ def init_monotone_gamma(key: jax.Array, *, hidden: int = 64) -> dict:
     Returns:
       A dict of arrays ``w1, b1`` (scalars), ``w2, b2, w3`` (``[hidden]``).
     """
-    if not isinstance(hidden, int) or hidden < 1:
-        raise ValueError(f"`hidden` must be a positive int, got {hidden!r}.")
+    hidden = check_int(hidden, "hidden")
     k2, k3 = jax.random.split(key)
     return {
         # Strongly typed scalars: weakly typed ones change type after the first optimiser

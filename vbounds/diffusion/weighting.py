@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from vbounds.diffusion._common import check_num_steps
+from vbounds._validation import check_int
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
@@ -147,7 +147,7 @@ def stratified_times(key: jax.Array, batch_size: int) -> Array:
     References:
       Kingma et al., Variational Diffusion Models, 2021.
     """
-    check_num_steps(batch_size, "batch_size", allow_none=False)
+    batch_size = check_int(batch_size, "batch_size")
     u = jax.random.uniform(key, ())
     return jnp.mod(u + jnp.arange(batch_size) / batch_size, 1.0)
 
@@ -165,7 +165,7 @@ def antithetic_times(key: jax.Array, batch_size: int) -> Array:
     References:
       Hammersley & Morton, A new Monte Carlo technique: antithetic variates, 1956.
     """
-    check_num_steps(batch_size, "batch_size", allow_none=False)
+    batch_size = check_int(batch_size, "batch_size")
     if batch_size % 2:
         raise ValueError(f"`batch_size` must be even for antithetic pairs, got {batch_size}.")
     u = jax.random.uniform(key, (batch_size // 2,))
@@ -194,8 +194,8 @@ def init_importance_state(num_bins: int, *, history_len: int = 10) -> Importance
     Returns:
       An ``ImportanceState``.
     """
-    check_num_steps(num_bins, "num_bins", allow_none=False)
-    check_num_steps(history_len, "history_len", allow_none=False)
+    num_bins = check_int(num_bins, "num_bins")
+    history_len = check_int(history_len, "history_len")
     return ImportanceState(
         history=jnp.zeros((num_bins, history_len)), counts=jnp.zeros((num_bins,), jnp.int32)
     )
@@ -249,7 +249,7 @@ def importance_times(
     References:
       Nichol & Dhariwal, Improved Denoising Diffusion Probabilistic Models, 2021.
     """
-    check_num_steps(batch_size, "batch_size", allow_none=False)
+    batch_size = check_int(batch_size, "batch_size")
     num_bins = state.history.shape[0]
     p = importance_probabilities(state, uniform_mix=uniform_mix)
     k_bin, k_u = jax.random.split(key)

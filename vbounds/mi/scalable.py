@@ -27,13 +27,15 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from vbounds._validation import check_int
 from vbounds.mi import _checks
 from vbounds.mi import contrastive as _c
 
 Array = jax.Array
 ArrayLike = jax.typing.ArrayLike
 
-BOUNDS = (
+# The values of `from_critic`'s `bound` argument.
+CRITIC_BOUNDS = (
     "infonce",
     "nwj",
     "tuba",
@@ -250,8 +252,8 @@ def from_critic(
       The bound of the global batch (scalar, nats), the same on every device; for
       ``mine``, ``(bound, new_state)`` as `vbounds.mi.mine` returns them.
     """
-    if bound not in BOUNDS:
-        raise ValueError(f"`bound` must be one of {BOUNDS}, got {bound!r}.")
+    if bound not in CRITIC_BOUNDS:
+        raise ValueError(f"`bound` must be one of {CRITIC_BOUNDS}, got {bound!r}.")
     if not callable(critic):
         raise TypeError(f"`critic` must be callable, got {type(critic).__name__}.")
     _check_needs(
@@ -265,11 +267,8 @@ def from_critic(
     n_local = _leading_size(x, "x")
     if _leading_size(y, "y") != n_local:
         raise ValueError("`x` and `y` must hold the same number of pairs.")
-    if chunk_size is None:
-        chunk_size = n_local
-    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
-        raise TypeError(f"`chunk_size` must be an int, got {type(chunk_size).__name__}.")
-    if not 1 <= chunk_size <= n_local:
+    chunk_size = n_local if chunk_size is None else check_int(chunk_size, "chunk_size")
+    if chunk_size > n_local:
         raise ValueError(f"`chunk_size` must lie in [1, {n_local}], got {chunk_size}.")
     if log_baseline is not None:
         log_baseline = _checks.vector(log_baseline, "log_baseline", n_local)
