@@ -6,7 +6,7 @@ an import path ``"package.module:make"``. See :mod:`vbounds.lab.data.dataset` fo
 protocol a dataset follows.
 """
 
-from vbounds.lab.data import classification, staircase  # register their datasets
+from vbounds.lab.data import classification, levels, staircase  # register their datasets
 from vbounds.lab.data.dataset import Dataset, batch_indices, binarize, binarize_fixed
 from vbounds.lab.data.digits import load_digits
 from vbounds.lab.data.files import load_mnist, load_npz, read_idx

@@ -8,7 +8,7 @@ batch (host arrays, batch on axis 0) gives the input sizes.
 
 from flax import nnx
 
-from vbounds.lab.models import mi, vib  # register their models
+from vbounds.lab.models import diffusion, mi, vib  # register their models
 from vbounds.lab.models.distributions import GaussianChain
 from vbounds.lab.models.layers import MLP, GaussianHead
 from vbounds.lab.models.vae import CVAE, VAE, TwoLayerVAE

@@ -6,7 +6,7 @@ objective by :func:`vbounds.lab.register_objective` or an import path
 ``"package.module:make"``.
 """
 
-from vbounds.lab.objectives import mi, vae, vib
+from vbounds.lab.objectives import diffusion, mi, vae, vib
 from vbounds.lab.objectives.base import Objective, as_objective, mean_summary, per_example
 from vbounds.lab.registry import resolve
 
