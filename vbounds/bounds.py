@@ -49,8 +49,12 @@ def elbo(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Array:
     References:
       Kingma & Welling, Auto-Encoding Variational Bayes, 2014.
 
-    >>> float(elbo(jnp.array([0.0, 2.0])))
-    1.0
+    Examples:
+      >>> log_w = jnp.array([0.0, 2.0])  # K = 2 log-weights
+      >>> round(float(vb.elbo(log_w)), 4)
+      1.0
+      >>> vb.elbo(jnp.zeros((2, 3))).shape  # [K, B] -> one value per example
+      (3,)
     """
     arr, ax = _log_weights(log_w, axis)
     return jnp.mean(arr, axis=ax)
@@ -70,6 +74,13 @@ def iwae(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Array:
 
     References:
       Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, 2016.
+
+    Examples:
+      >>> log_w = jnp.log(jnp.array([1.0, 3.0]))  # weights 1 and 3
+      >>> round(float(vb.iwae(log_w)), 4)  # log of their mean, log 2
+      0.6931
+      >>> round(float(vb.elbo(log_w)), 4)  # below it: the mean of the logs, log(3) / 2
+      0.5493
     """
     arr, ax = _log_weights(log_w, axis)
     return jax.nn.logsumexp(arr, axis=ax) - math.log(arr.shape[ax])
@@ -89,6 +100,10 @@ def vr_max(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Array:
 
     References:
       Li & Turner, Renyi Divergence Variational Inference, 2016.
+
+    Examples:
+      >>> float(vb.vr_max(jnp.array([0.0, 2.0, -1.0])))
+      2.0
     """
     arr, ax = _log_weights(log_w, axis)
     return jnp.max(arr, axis=ax)
@@ -117,6 +132,13 @@ def renyi(log_w: jax.typing.ArrayLike, alpha: float | jax.Array, axis: int = 0) 
 
     References:
       Li & Turner, Renyi Divergence Variational Inference, 2016.
+
+    Examples:
+      >>> log_w = jnp.log(jnp.array([1.0, 3.0]))
+      >>> round(float(vb.renyi(log_w, alpha=0.5)), 4)  # 2 log((1 + sqrt 3) / 2)
+      0.6238
+      >>> [round(float(vb.renyi(log_w, alpha=a)), 4) for a in (0.0, 1.0, -jnp.inf)]
+      [0.6931, 0.5493, 1.0986]
     """
     arr, ax = _log_weights(log_w, axis)
     if jnp.ndim(alpha) != 0:
@@ -257,6 +279,15 @@ def vod(
     References:
       Lievin, Motzfeldt, Havtorn, Winther, Maaloe, Variational Open-Domain
       Question Answering, 2023.
+
+    Examples:
+      >>> ll = jnp.array([[0.0, -1.0, -2.0]])  # [B = 1 question, K = 3 documents]: samples last
+      >>> zeros = jnp.zeros_like(ll)  # q = p and uniform s: VOD is the Renyi bound of ll
+      >>> value = vb.vod(ll, zeros, zeros, alpha=0.0)
+      >>> value.shape, round(float(value[0]), 4)
+      ((1,), -0.691)
+      >>> round(float(vb.iwae(ll, axis=-1)[0]), 4)
+      -0.691
     """
     ll = as_float_array(log_likelihood, "log_likelihood", min_ndim=1)
     ax = normalize_axis(axis, ll.ndim)
@@ -325,6 +356,14 @@ def weighted_elbo(
       Higgins et al., beta-VAE, 2017; Burgess et al., Understanding disentangling in
       beta-VAE, 2018; Battaglia et al., Effective Use of Variational Embedding
       Capacity in Expressive End-to-End Speech Synthesis, 2019.
+
+    Examples:
+      >>> float(vb.weighted_elbo(-3.0, 1.5))  # the ELBO, log-likelihood minus KL
+      -4.5
+      >>> float(vb.weighted_elbo(-3.0, 1.5, beta=2.0))  # beta-VAE
+      -6.0
+      >>> float(vb.weighted_elbo(-3.0, 1.5, capacity=0.5))  # -3 - |1.5 - 0.5|
+      -4.0
     """
     ll = as_float_array(log_likelihood, "log_likelihood")
     kl = as_float_array(kl, "kl")
@@ -360,6 +399,14 @@ def kl_divergence(q, p, *, key: jax.Array | None = None, num_samples: int = 1) -
 
     Returns:
       The divergence, with q's batch shape.
+
+    Examples:
+      >>> q, p = distrax.Normal(0.0, 1.0), distrax.Normal(1.0, 1.0)
+      >>> round(float(vb.kl_divergence(q, p)), 4)  # closed form: (0 - 1)^2 / 2
+      0.5
+      >>> kl = vb.kl_divergence(q, distrax.Laplace(0.0, 1.0), key=jax.random.key(0), num_samples=8)
+      >>> kl.shape  # no closed form: a Monte Carlo estimate from 8 samples
+      ()
     """
     try:
         return q.kl_divergence(p)

@@ -56,6 +56,16 @@ def checked(fn: Callable[..., Any]) -> Callable[..., Any]:
     Returns:
       A function with the signature and results of ``fn``; compose it with ``jax.jit``,
       ``jax.vmap`` and ``jax.grad`` as usual (``jax.jit(checked(fn))``).
+
+    Examples:
+      >>> safe_iwae = vb.checked(vb.iwae)
+      >>> round(float(jax.jit(safe_iwae)(jnp.zeros(3))), 4)
+      0.0
+      >>> try:
+      ...     safe_iwae(jnp.array([0.0, jnp.nan]))
+      ... except ValueError as err:
+      ...     print(err)
+      `log_w` contains NaN.
     """
     if not callable(fn):
         raise TypeError(f"`fn` must be callable, got {type(fn).__name__}.")

@@ -74,6 +74,23 @@ def log_likelihood(
 
     References:
       Burda, Grosse & Salakhutdinov, Importance Weighted Autoencoders, 2016.
+
+    Examples:
+      >>> x = 1.5  # z ~ N(0, 1), x | z ~ N(z, 1): log p(x) = log N(1.5; 0, 2)
+      >>> def log_joint(z):  # [K] -> [K]
+      ...     return distrax.Normal(0.0, 1.0).log_prob(z) + distrax.Normal(z, 1.0).log_prob(x)
+      >>> def make_q(p):
+      ...     return distrax.Normal(p["mean"], jnp.exp(p["log_scale"]))
+      >>> posterior = {"mean": 0.75, "log_scale": 0.5 * jnp.log(0.5)}  # q = p(z | x) exactly
+      >>> key = jax.random.key(0)
+      >>> chunked = vb.log_likelihood(key, log_joint, make_q, posterior, num_samples=1000,
+      ...                             chunk_size=vb.default_chunk_size("cpu"))  # 10 chunks of 100
+      >>> round(float(chunked), 4)
+      -1.828
+      >>> one_chunk = vb.log_likelihood(key, log_joint, make_q, posterior, num_samples=8)
+      >>> est = vb.estimate(key, log_joint, make_q, posterior, num_samples=8, bound="iwae")
+      >>> bool(one_chunk == est.value)  # chunk_size=None: one chunk, the IWAE estimate
+      True
     """
     k = check_int(num_samples, "num_samples")
     c = k if chunk_size is None else check_int(chunk_size, "chunk_size")
@@ -112,6 +129,10 @@ def default_chunk_size(backend: str | None = None) -> int:
     Returns:
       100 on a CPU, 1000 on an accelerator (see ``benchmarks/README.md``); memory grows
       linearly with it, so pass a smaller ``chunk_size`` for a larger model.
+
+    Examples:
+      >>> vb.default_chunk_size("cpu"), vb.default_chunk_size("gpu")
+      (100, 1000)
     """
     backend = jax.default_backend() if backend is None else backend
     if backend not in _MEASURED_CHUNK_SIZE:
@@ -137,6 +158,12 @@ def effective_sample_size(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Arr
 
     References:
       Kish, Survey Sampling, 1965; Owen, Monte Carlo theory, methods and examples, 2013.
+
+    Examples:
+      >>> round(float(vb.effective_sample_size(jnp.zeros(4))), 4)  # equal weights: K
+      4.0
+      >>> round(float(vb.effective_sample_size(jnp.array([0.0, -jnp.inf, -jnp.inf]))), 4)
+      1.0
     """
     arr = as_float_array(log_w, "log_w", min_ndim=1)
     ax = normalize_axis(axis, arr.ndim)
@@ -200,6 +227,17 @@ def pareto_k_hat(log_w: jax.typing.ArrayLike, axis: int = 0) -> jax.Array:
       Vehtari, Simpson, Gelman, Yao & Gabry, Pareto Smoothed Importance Sampling,
       2024 (JMLR); Zhang & Stephens, A New and Efficient Estimation Method for the
       Generalized Pareto Distribution, 2009.
+
+    Examples:
+      >>> u = (jnp.arange(1000) + 0.5) / 1000  # evenly spaced quantiles
+      >>> heavy = -0.9 * jnp.log1p(-u)  # log-weights of a Pareto tail with shape 0.9
+      >>> bool(vb.pareto_k_hat(heavy) > 0.7)  # unreliable
+      True
+      >>> light = 0.1 * jax.scipy.special.ndtri(u)  # log-normal weights, small spread
+      >>> bool(vb.pareto_k_hat(light) < 0.5)
+      True
+      >>> float(vb.pareto_k_hat(jnp.zeros(100)))  # equal weights: a flat tail
+      -inf
     """
     arr = as_float_array(log_w, "log_w", min_ndim=1)
     ax = normalize_axis(axis, arr.ndim)
@@ -229,6 +267,12 @@ def gradient_snr(grads: Any, axis: int = 0) -> Any:
 
     References:
       Rainforth et al., Tighter Variational Bounds are Not Necessarily Better, 2018.
+
+    Examples:
+      >>> draws = {"w": jnp.array([1.0, 3.0]), "b": jnp.array([2.0, 2.0])}  # 2 draws each
+      >>> snr = vb.gradient_snr(draws)
+      >>> round(float(snr["w"]), 4), float(snr["b"])  # |2| / sqrt(2); no noise at all
+      (1.4142, inf)
     """
 
     def snr(leaf):

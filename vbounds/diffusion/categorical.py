@@ -59,6 +59,11 @@ def uniform_transitions(betas: ArrayLike, num_classes: int) -> Array:
 
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+
+    Examples:
+      >>> q = vd.uniform_transitions(jnp.array([0.5]), 2)
+      >>> q.shape, q[0].tolist()
+      ((1, 2, 2), [[0.75, 0.25], [0.25, 0.75]])
     """
     betas = _betas(betas)
     v = _num_classes(num_classes)
@@ -83,6 +88,10 @@ def absorbing_transitions(
 
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+
+    Examples:
+      >>> vd.absorbing_transitions(jnp.array([0.5]), 3)[0].tolist()  # class 2 is the mask
+      [[0.5, 0.0, 0.5], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]]
     """
     betas = _betas(betas)
     v = _num_classes(num_classes)
@@ -114,6 +123,13 @@ def gaussian_transitions(betas: ArrayLike, num_classes: int) -> Array:
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021
       (appendix A.2.2).
+
+    Examples:
+      >>> q = vd.gaussian_transitions(jnp.array([0.0, 0.5]), 3)
+      >>> q[0].tolist()  # beta = 0: the identity
+      [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+      >>> np.asarray(q[1], float).round(4).tolist()  # nearer classes likelier; symmetric
+      [[0.8933, 0.1065, 0.0003], [0.1065, 0.7871, 0.1065], [0.0003, 0.1065, 0.8933]]
     """
     betas = _betas(betas)
     v = _num_classes(num_classes)
@@ -144,6 +160,10 @@ def absorbing_betas(num_steps: int) -> Array:
 
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+
+    Examples:
+      >>> [round(b, 4) for b in vd.absorbing_betas(4).tolist()]
+      [0.25, 0.3333, 0.5, 1.0]
     """
     num_steps = check_int(num_steps, "num_steps")
     t = jnp.arange(1, num_steps + 1, dtype=jnp.result_type(float))
@@ -167,6 +187,11 @@ def betas_from_alpha(alpha_fn: Callable, num_steps: int) -> Array:
 
     References:
       Sahoo et al., Simple and Effective Masked Diffusion Language Models, 2024.
+
+    Examples:
+      >>> betas = vd.betas_from_alpha(lambda t: 1.0 - t, 4)  # alpha(t) = 1 - t
+      >>> [round(b, 4) for b in betas.tolist()]  # the absorbing schedule 1 / (T - t + 1)
+      [0.25, 0.3333, 0.5, 1.0]
     """
     check_callable(alpha_fn, "alpha_fn")
     num_steps = check_int(num_steps, "num_steps")
@@ -187,6 +212,14 @@ def cumulative_transitions(transitions: ArrayLike) -> Array:
 
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+
+    Examples:
+      >>> q = vd.absorbing_transitions(vd.absorbing_betas(4), 3)
+      >>> qbar = vd.cumulative_transitions(q)
+      >>> np.asarray(qbar[1], float).round(4).tolist()  # q(x_2 | x_0): kept w.p. 1 - 2/4
+      [[0.5, 0.0, 0.5], [0.0, 0.5, 0.5], [0.0, 0.0, 1.0]]
+      >>> np.asarray(qbar[-1], float).round(4).tolist()  # q(x_T | x_0): the mask
+      [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
     """
     return _cumulative(_transitions(transitions))
 
@@ -264,6 +297,14 @@ def categorical_posterior(
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021
       (eq. 3).
+
+    Examples:
+      >>> q = vd.uniform_transitions(jnp.array([0.5, 0.5]), 2)
+      >>> qbar = vd.cumulative_transitions(q)
+      >>> post = vd.categorical_posterior(jnp.array([0]), jnp.array([1]), q[1], qbar[0])
+      >>> # q(x_1 | x_2 = 1, x_0 = 0) is proportional to [0.75 * 0.25, 0.25 * 0.75]
+      >>> np.asarray(post, float).round(4).tolist()
+      [[0.5, 0.5]]
     """
     q_t, qbar_s = jnp.asarray(q_t), jnp.asarray(qbar_s)
     v = q_t.shape[-1]
@@ -311,6 +352,20 @@ def reverse_probs(
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021
       (eq. 4); Ho et al., Denoising Diffusion Probabilistic Models, 2020.
+
+    Examples:
+      >>> q = vd.absorbing_transitions(vd.absorbing_betas(4), 3)  # class 2 is the mask
+      >>> qbar = vd.cumulative_transitions(q)
+      >>> x_t = jnp.array([2])  # masked at t = 3
+      >>> logits = jnp.log(jnp.array([[0.6, 0.4, 0.0]]))  # no mass on the mask
+      >>> mixture = vd.reverse_probs(x_t, logits, q[2], qbar[1])
+      >>> d3pm = vd.reverse_probs(x_t, logits, q[2], qbar[1], parameterization="d3pm")
+      >>> np.asarray(mixture, float).round(4).tolist(), bool(jnp.allclose(mixture, d3pm))
+      ([[0.2, 0.1333, 0.6667]], True)
+      >>> logits = jnp.log(jnp.array([[0.5, 0.3, 0.2]]))  # mass on the mask: they differ
+      >>> d3pm = vd.reverse_probs(x_t, logits, q[2], qbar[1], parameterization="d3pm")
+      >>> bool(jnp.allclose(vd.reverse_probs(x_t, logits, q[2], qbar[1]), d3pm))
+      False
     """
     check_choice(parameterization, PARAMETERIZATIONS, "parameterization")
     q_t, qbar_s = jnp.asarray(q_t), jnp.asarray(qbar_s)
@@ -353,6 +408,16 @@ def categorical_step_kl(
 
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+
+    Examples:
+      >>> q = vd.uniform_transitions(jnp.array([0.3, 0.3, 0.3]), 3)
+      >>> qbar = vd.cumulative_transitions(q)
+      >>> x0, x_t = jnp.array([0, 2]), jnp.array([1, 2])
+      >>> knows_x0 = jnp.log(jax.nn.one_hot(x0, 3))  # predicts x_0 exactly: no step loss
+      >>> round(float(vd.categorical_step_kl(x0, x_t, knows_x0, q[2], qbar[1])), 4)
+      0.0
+      >>> round(float(vd.categorical_step_kl(x0, x_t, jnp.zeros((2, 3)), q[2], qbar[1])), 4)
+      0.2467
     """
     posterior = categorical_posterior(x0, x_t, q_t, qbar_s)
     model = reverse_probs(x_t, logits, q_t, qbar_s, parameterization=parameterization)
@@ -382,6 +447,11 @@ def categorical_decoder_nll(x0: ArrayLike, logits: ArrayLike) -> Array:
 
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+
+    Examples:
+      >>> x0 = jnp.array([0, 3])
+      >>> round(float(vd.categorical_decoder_nll(x0, jnp.zeros((2, 4)))), 4)  # 2 log 4
+      2.7726
     """
     logits = jnp.asarray(logits)
     if logits.ndim < 1 or logits.shape[-1] < 2:
@@ -498,6 +568,20 @@ def categorical_vlb(
 
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021.
+
+    Examples:
+      >>> q = vd.uniform_transitions(jnp.array([0.1, 0.2, 0.5]), 3)  # T = 3, V = 3
+      >>> prior = jnp.full(3, 1 / 3)  # uniform noise is stationary at the uniform prior
+      >>> x0 = jnp.array([0, 2])
+      >>> def logits_fn(x_t, t):  # a model that knows x_0: only the prior term remains
+      ...     return jnp.log(jax.nn.one_hot(x0, 3))
+      >>> terms = vd.categorical_vlb(jax.random.key(0), x0, logits_fn, q, prior)
+      >>> [round(float(v), 4) for v in terms]  # prior, reconstruction, diffusion
+      [0.241, 0.0, 0.0]
+      >>> fixed = vd.categorical_vlb(jax.random.key(1), x0, logits_fn, q, prior,
+      ...                            t=2, x_t=jnp.array([1, 2]), x_1=jnp.array([0, 2]))
+      >>> round(float(fixed.total), 4)  # the draws given: the key no longer matters
+      0.241
     """
     terms, _ = _categorical_terms(
         key, x0, logits_fn, transitions, prior, parameterization, t=t, x_t=x_t, x_1=x_1
@@ -543,6 +627,16 @@ def categorical_hybrid_loss(
     References:
       Austin et al., Structured Denoising Diffusion Models in Discrete State-Spaces, 2021
       (eq. 5).
+
+    Examples:
+      >>> q = vd.uniform_transitions(jnp.array([0.1, 0.2, 0.5]), 3)  # T = 3, V = 3
+      >>> prior = jnp.full(3, 1 / 3)  # uniform noise is stationary at the uniform prior
+      >>> x0 = jnp.array([0, 2])
+      >>> def logits_fn(x_t, t):  # a model that knows x_0: only the prior term remains
+      ...     return jnp.log(jax.nn.one_hot(x0, 3))
+      >>> loss = vd.categorical_hybrid_loss(jax.random.key(0), x0, logits_fn, q, prior)
+      >>> round(float(loss), 4)  # the auxiliary cross-entropy is 0 too
+      0.241
     """
     terms, aux = _categorical_terms(
         key, x0, logits_fn, transitions, prior, parameterization, t=t, x_t=x_t, x_1=x_1
@@ -607,6 +701,14 @@ def mdlm_diffusion_loss(
     References:
       Sahoo et al., Simple and Effective Masked Diffusion Language Models, 2024 (eq. 10);
       Shi et al., Simplified and Generalized Masked Diffusion, 2024.
+
+    Examples:
+      >>> x0, x_t = jnp.array([0, 1]), jnp.array([2, 1])  # class 2 is the mask
+      >>> def logits_fn(x, t):
+      ...     return jnp.eye(3)[x]
+      >>> loss = vd.mdlm_diffusion_loss(x0, x_t, 1 / 3, logits_fn, lambda t: 1.0 - t, mask_index=2)
+      >>> round(float(loss), 4)  # -alpha'/(1 - alpha) = 3 times -log softmax([0, 0, 1])[0]
+      4.6543
     """
     check_callable(logits_fn, "logits_fn")
     check_callable(alpha_fn, "alpha_fn")
@@ -671,6 +773,15 @@ def mdlm_vlb(
 
     References:
       Sahoo et al., Simple and Effective Masked Diffusion Language Models, 2024.
+
+    Examples:
+      >>> x0 = jnp.array([0, 1])
+      >>> def uniform(x_t, t):  # p(x_0 | x_t) uniform over V = 3 classes (mask 2 included)
+      ...     return jnp.zeros((2, 3))
+      >>> terms = vd.mdlm_vlb(jax.random.key(0), x0, uniform, lambda t: 1.0 - t, mask_index=2,
+      ...                     t=0.5, x_t=jnp.array([2, 1]))
+      >>> [round(float(v), 4) for v in terms]  # one masked token: -alpha'/(1 - alpha) log 3
+      [0.0, 0.0, 2.1972]
     """
     check_callable(alpha_fn, "alpha_fn")
     x0 = jnp.asarray(x0)
@@ -733,6 +844,15 @@ def udlm_diffusion_loss(
 
     References:
       Schiff et al., Simple Guidance Mechanisms for Discrete Diffusion Models (UDLM), 2024.
+
+    Examples:
+      >>> x0, x_t = jnp.array([0, 3]), jnp.array([1, 3])
+      >>> knows_x0 = lambda x, t: jnp.log(jax.nn.one_hot(x0, 4))
+      >>> round(float(vd.udlm_diffusion_loss(x0, x_t, 0.5, knows_x0, lambda t: 1.0 - t)), 4)
+      0.0
+      >>> uniform = lambda x, t: jnp.zeros((2, 4))
+      >>> round(float(vd.udlm_diffusion_loss(x0, x_t, 0.5, uniform, lambda t: 1.0 - t)), 4)
+      2.7408
     """
     check_callable(logits_fn, "logits_fn")
     check_callable(alpha_fn, "alpha_fn")
@@ -790,6 +910,13 @@ def udlm_vlb(
 
     References:
       Schiff et al., Simple Guidance Mechanisms for Discrete Diffusion Models (UDLM), 2024.
+
+    Examples:
+      >>> x0 = jnp.array([0, 3])
+      >>> uniform = lambda x_t, t: jnp.zeros((2, 4))  # p(x_0 | x_t) uniform over N = 4
+      >>> terms = vd.udlm_vlb(jax.random.key(0), x0, uniform, lambda t: 1.0 - t, num_classes=4)
+      >>> round(float(terms.prior), 4), round(float(terms.reconstruction), 4)  # 0 and 2 log 4
+      (0.0, 2.7726)
     """
     check_callable(alpha_fn, "alpha_fn")
     n = _num_classes(num_classes)

@@ -36,6 +36,10 @@ def linear_gamma(t: ArrayLike, *, gamma_min: ArrayLike = -13.3, gamma_max: Array
 
     References:
       Kingma et al., Variational Diffusion Models, 2021.
+
+    Examples:
+      >>> [round(g, 4) for g in vd.linear_gamma(jnp.array([0.0, 0.5, 1.0])).tolist()]
+      [-13.3, -4.15, 5.0]
     """
     t = jnp.asarray(t)
     return gamma_min + (gamma_max - gamma_min) * t
@@ -63,6 +67,10 @@ def cosine_gamma(t: ArrayLike, *, gamma_min: ArrayLike = -13.3, gamma_max: Array
       Nichol & Dhariwal, Improved Denoising Diffusion Probabilistic Models, 2021;
       Kingma & Gao, Understanding Diffusion Objectives as the ELBO with Simple Data
       Augmentation, 2023.
+
+    Examples:
+      >>> [round(g, 4) for g in vd.cosine_gamma(jnp.array([0.0, 0.5, 1.0])).tolist()]
+      [-13.3, -0.1614, 5.0]
     """
     t = jnp.asarray(t)
     theta_0 = jnp.arctan(jnp.exp(0.5 * jnp.asarray(gamma_min)))
@@ -80,6 +88,11 @@ def init_monotone_gamma(key: jax.Array, *, hidden: int = 64) -> dict:
 
     Returns:
       A dict of arrays ``w1, b1`` (scalars), ``w2, b2, w3`` (``[hidden]``).
+
+    Examples:
+      >>> params = vd.init_monotone_gamma(jax.random.key(0), hidden=8)
+      >>> sorted(params), params["w2"].shape
+      (['b1', 'b2', 'w1', 'w2', 'w3'], (8,))
     """
     hidden = check_int(hidden, "hidden")
     k2, k3 = jax.random.split(key)
@@ -118,6 +131,14 @@ def monotone_gamma(
 
     References:
       Kingma et al., Variational Diffusion Models, 2021 (appendix on the learned schedule).
+
+    Examples:
+      >>> params = vd.init_monotone_gamma(jax.random.key(0), hidden=8)
+      >>> gamma = vd.monotone_gamma(params, jnp.linspace(0.0, 1.0, 11))
+      >>> round(float(gamma[0]), 4), round(float(gamma[-1]), 4)  # exact end points
+      (-13.3, 5.0)
+      >>> bool(jnp.all(jnp.diff(gamma) > 0))  # increasing for any parameters
+      True
     """
     t = jnp.asarray(t)
     softplus = jax.nn.softplus
@@ -171,6 +192,12 @@ def polynomial_gamma(
 
     References:
       Sahoo et al., Diffusion Models With Learned Adaptive Noise (MuLAN), 2024.
+
+    Examples:
+      >>> a, b, c = jnp.array([1.0, -2.0]), jnp.array([0.0, 3.0]), jnp.array([0.5, 0.1])
+      >>> ends = vd.polynomial_gamma(jnp.array([[0.0], [1.0]]), a, b, c)  # t = 0 and 1, 2 dims
+      >>> np.asarray(ends, float).round(4).tolist()
+      [[-13.3, -13.3], [5.0, 5.0]]
     """
     t = jnp.asarray(t)
     a, b, c = jnp.asarray(a), jnp.asarray(b), jnp.asarray(c)
@@ -201,6 +228,10 @@ def gamma_from_alpha_bar(alpha_bar: ArrayLike) -> Array:
 
     References:
       Ho et al., Denoising Diffusion Probabilistic Models, 2020.
+
+    Examples:
+      >>> [round(g, 4) for g in vd.gamma_from_alpha_bar(jnp.array([0.5, 0.9])).tolist()]
+      [0.0, -2.1972]
     """
     alpha_bar = jnp.asarray(alpha_bar)
     return jnp.log1p(-alpha_bar) - jnp.log(alpha_bar)

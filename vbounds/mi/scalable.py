@@ -251,6 +251,14 @@ def from_critic(
     Returns:
       The bound of the global batch (scalar, nats), the same on every device; for
       ``mine``, ``(bound, new_state)`` as `vbounds.mi.mine` returns them.
+
+    Examples:
+      >>> def critic(x_block, y):  # [B, d], [N, d] -> [B, N]
+      ...     return x_block @ y.T
+      >>> x = y = 2.0 * jnp.eye(4)
+      >>> chunked = vb.mi.from_critic(critic, x, y, bound="infonce", chunk_size=3)
+      >>> round(float(chunked), 4), round(float(vb.mi.infonce(critic(x, y))), 4)
+      (1.3328, 1.3328)
     """
     if bound not in CRITIC_BOUNDS:
         raise ValueError(f"`bound` must be one of {CRITIC_BOUNDS}, got {bound!r}.")
