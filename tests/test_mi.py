@@ -94,8 +94,8 @@ def all_score_bounds(s, log_a):
         mi.smile(s, 1.5),
         mi.js(s),
         mi.js_mi(s),
-        mi.interpolated(s, log_a, 0.3),
-        mi.interpolated(s, log_a, 1.0),
+        mi.interpolated(s, log_a, alpha=0.3),
+        mi.interpolated(s, log_a, alpha=1.0),
     )
 
 
@@ -127,7 +127,7 @@ def test_named_special_cases():
             (mi.tuba(s, 1.0), mi.nwj(s)),
             (mi.smile(s, 1e6), mi.dv(s)),
             # Small alpha approaches TUBA with the same baseline.
-            (mi.interpolated(s, log_a, 1e-6), mi.tuba(s, log_a)),
+            (mi.interpolated(s, log_a, alpha=1e-6), mi.tuba(s, log_a)),
         )
 
     for got, want in pairs(s, log_a):
@@ -224,7 +224,7 @@ def test_barber_agakov_vib_kl_rate_formulas():
     log_q = rng.normal(size=10)
     np.testing.assert_allclose(mi.barber_agakov(log_q, 2.5), 2.5 + log_q.mean(), rtol=1e-6)
     ll, kl = rng.normal(size=(3, 4)), rng.uniform(size=(3, 4))
-    np.testing.assert_allclose(mi.vib_loss(ll, kl, 0.1), 0.1 * kl - ll, rtol=1e-6)
+    np.testing.assert_allclose(mi.vib_loss(ll, kl, beta=0.1), 0.1 * kl - ll, rtol=1e-6)
     np.testing.assert_allclose(mi.kl_rate(kl), kl.mean(0), rtol=1e-6)
 
 
@@ -383,7 +383,7 @@ SCORE_FNS = {
     "smile": lambda s: mi.smile(s, 2.0),
     "js": mi.js,
     "js_mi": mi.js_mi,
-    "interpolated": lambda s: mi.interpolated(s, jnp.zeros(s.shape[0]), 0.5),
+    "interpolated": lambda s: mi.interpolated(s, jnp.zeros(s.shape[0]), alpha=0.5),
     "conditional": lambda s: mi.conditional_infonce(s, jnp.arange(s.shape[0]) % 2),
     "club": mi.club,
 }
@@ -414,7 +414,7 @@ def test_vector_bounds_jit_and_grad():
         lambda v: mi.barber_agakov(v, 1.0),
         lambda v: mi.club_sampled(v, v[::-1]),
         lambda v: mi.kl_rate(-v),
-        lambda v: jnp.sum(mi.vib_loss(v, -v, 0.5)),
+        lambda v: jnp.sum(mi.vib_loss(v, -v, beta=0.5)),
         lambda v: mi.classifier_js_divergence(v, v[:3]),
         lambda v: mi.classifier_js_distance(v / 10, v[:3] / 10),
     ]
@@ -438,8 +438,8 @@ def test_vector_bounds_jit_and_grad():
         (lambda: mi.nwj(np.zeros((1, 1))), "N >= 2"),
         (lambda: mi.smile(np.zeros((3, 3)), -1.0), "clip"),
         (lambda: mi.tuba(np.zeros((3, 3)), np.zeros(4)), "log_baseline"),
-        (lambda: mi.interpolated(np.zeros((3, 3)), 0.0, 0.0), "alpha"),
-        (lambda: mi.interpolated(np.zeros((3, 3)), 0.0, 1.5), "alpha"),
+        (lambda: mi.interpolated(np.zeros((3, 3)), 0.0, alpha=0.0), "alpha"),
+        (lambda: mi.interpolated(np.zeros((3, 3)), 0.0, alpha=1.5), "alpha"),
         (lambda: mi.mine(np.zeros((3, 3)), mi.mine_init(), decay=1.0), "decay"),
         (lambda: mi.conditional_infonce(np.zeros((3, 3)), np.zeros(3)), "conditions"),
         (lambda: mi.conditional_infonce(np.zeros((3, 3)), np.zeros(2, int)), "conditions"),
@@ -448,8 +448,8 @@ def test_vector_bounds_jit_and_grad():
         (lambda: mi.club(np.zeros(3)), "log_q_y_given_x_matrix"),
         (lambda: mi.club_sampled(np.zeros(3), np.zeros(4)), "log_q_marginal"),
         (lambda: mi.barber_agakov(np.zeros(3), np.zeros(2)), "entropy_x"),
-        (lambda: mi.vib_loss(np.zeros(3), np.zeros(3), -0.1), "beta"),
-        (lambda: mi.vib_loss(np.zeros(3), np.zeros(4), 0.1), "kl"),
+        (lambda: mi.vib_loss(np.zeros(3), np.zeros(3), beta=-0.1), "beta"),
+        (lambda: mi.vib_loss(np.zeros(3), np.zeros(4), beta=0.1), "kl"),
         (lambda: mi.classifier_js_divergence(np.zeros(3), np.zeros(3), unit="dits"), "unit"),
         (lambda: mi.classifier_js_divergence(np.zeros((3, 2)), np.zeros(3)), "log_prob_real"),
     ],

@@ -57,7 +57,7 @@ def optimal_critic_estimates(x, y, rho):
             "tuba": mi.tuba(s, 0.0),
             "dv": mi.dv(s),
             "smile": mi.smile(s, 5.0),
-            "interpolated": mi.interpolated(s, 0.0, 0.5),
+            "interpolated": mi.interpolated(s, 0.0, alpha=0.5),
             # Derivatives along a constant shift of the critic at the optimum.
             "d_js": jax.grad(lambda c: mi.js(s + c))(0.0),
             "d_nwj": jax.grad(lambda c: mi.nwj(s + c))(0.0),

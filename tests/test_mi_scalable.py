@@ -61,7 +61,7 @@ def value_and_state(out):
 def dense(bound, params, x, y, extras):
     s = critic_fn(params)(x, y)
     if bound == "interpolated":
-        return mi.interpolated(s, extras["log_baseline"], extras["alpha"])
+        return mi.interpolated(s, extras["log_baseline"], alpha=extras["alpha"])
     if bound == "mine":
         return mi.mine(s, extras["mine_state"], decay=extras["decay"])
     if bound == "tuba":
