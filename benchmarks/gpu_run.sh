@@ -11,9 +11,10 @@
 set -u
 out="${OUT:-benchmarks/results}"
 if ls .whl/*.whl >/dev/null 2>&1; then
+    site="$(mktemp -d)"  # a scratch install target for the wheels, outside the checkout
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+        --target "$site" .whl/*.whl || exit 1
+    export PYTHONPATH="$site:${PYTHONPATH:-}"
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 # JAX would take 75% of the GPU's memory up front; leave room for torch in the same process.

