@@ -74,9 +74,10 @@ def _train_twice(name, workdir):
     )
 
 
-# One config per model-objective family (the VAE configs differ only in their objective
-# section, which test_objectives checks against exact answers).
-TRAINED = ["default", "iwae_two_layer", "cvae", "vod", "beta_vae", "vib_digits", "mi_gaussian"]
+# One config per model-objective family; the other VAE configs differ from `default` only
+# in their objective section (checked against exact answers in test_objectives) and model
+# sizes (test_models), and each validates above.
+TRAINED = ["default", "vod", "vib_digits", "mi_gaussian"]
 TRAINED += ["vdm_digits", "d3pm_digits", "mdlm_digits", "mulan_digits"]  # diffusion
 
 

@@ -133,7 +133,7 @@ def check_objective_config(config):
 
 def test_every_objective_lists_its_estimators():
     assert set(ESTIMATORS) <= set(registered("objective"))
-    with pytest.raises(ValueError, match="valid names: elbo, iwae"):
+    with pytest.raises(ValueError, match="unknown objective.name .nce.; valid names: .*iwae"):
         check_objective_config(_config("nce", "reparam"))
     with pytest.raises(ValueError, match="does not apply to 'vod'"):
         check_objective_config(_config("vod", "dreg"))
