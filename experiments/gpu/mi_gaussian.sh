@@ -16,7 +16,7 @@
 # short resumes from its last level's checkpoint when the same command is run again.
 # Environment: PYTHON (default .venv/bin/python), PARALLEL (default 8 jobs at once);
 # CONFIG and RESULTS replace the config and the results directory, e.g. for a dry run on
-# a CPU: CONFIG=experiments/configs/mi_gaussian.py:smoke RESULTS=/tmp/mi_dry.
+# a CPU: CONFIG=experiments/configs/mi_gaussian.py:smoke RESULTS=<scratch dir>.
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
