@@ -140,7 +140,7 @@ def test_interpolated_at_one_is_leave_one_out_infonce_over_columns():
     # over x for each y (the transposed matrix), averaged over l.
     subsets = np.stack([np.delete(np.delete(s, l, 0), l, 1).T for l in range(N)])
     want = jnp.mean(jax.jit(jax.vmap(mi.infonce))(subsets))
-    np.testing.assert_allclose(jax.jit(mi.interpolated)(s, 0.0, 1.0), want, rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(mi.interpolated)(s, 0.0, alpha=1.0), want, rtol=1e-5)
 
 
 @pytest.mark.parametrize("alpha", [0.05, 0.5, 1.0])
@@ -150,7 +150,7 @@ def test_interpolated_cap(alpha):
     # marginal term is exactly 1 and the value is InfoNCE's cap log(N - 1).
     s = 40.0 * np.eye(N) - 40.0
     cap = 1 + math.log(N - 1) - math.log(alpha)
-    value = jax.jit(mi.interpolated)(s, -20.0, alpha)
+    value = jax.jit(mi.interpolated)(s, -20.0, alpha=alpha)
     assert value <= cap + 1e-5
     np.testing.assert_allclose(value, cap if alpha < 1 else math.log(N - 1), rtol=1e-4)
 
@@ -159,7 +159,9 @@ def test_interpolated_stable_with_a_dominant_entry():
     s = random_scores(4)
     s[2, 5] = 3e3  # dominates column 5: the leave-one-out partition must drop it exactly.
     log_a = np.zeros(N)
-    value, grad = jax.jit(jax.value_and_grad(mi.interpolated))(jnp.asarray(s), log_a, 0.7)
+    value, grad = jax.jit(jax.value_and_grad(lambda s, a: mi.interpolated(s, a, alpha=0.7)))(
+        jnp.asarray(s), log_a
+    )
     # exp(3e3) overflows float64 too: compare against a log-space loop.
     joint, marginal = [], []
     for j in range(N):

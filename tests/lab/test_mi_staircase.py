@@ -220,7 +220,7 @@ def test_objective_at_the_exact_critic_gives_each_bound(estimator):
     scores = log_ratio(stacked["x"], stacked["y"], rho) + SHIFT.get(estimator, 0.0)
     s32 = scores.astype(np.float32)
     if estimator == "interpolated":
-        expected = np.asarray(jax.vmap(lambda s: vb.mi.interpolated(s, 0.0, 0.5))(s32))
+        expected = np.asarray(jax.vmap(lambda s: vb.mi.interpolated(s, 0.0, alpha=0.5))(s32))
     else:
         expected = np_bound(estimator, scores)
     np.testing.assert_allclose(reported, expected, rtol=1e-4, atol=1e-4)

@@ -352,7 +352,7 @@ def js_mi(scores: ArrayLike) -> Array:
     return _dense(_js_mi_form(), _checks.square_scores(scores))
 
 
-def interpolated(scores: ArrayLike, log_baseline: ArrayLike, alpha: float) -> Array:
+def interpolated(scores: ArrayLike, log_baseline: ArrayLike, *, alpha: float) -> Array:
     """Interpolated bound ``I_alpha`` between NWJ/TUBA (alpha -> 0) and InfoNCE (alpha = 1).
 
     With the partition estimate for ``y_j`` interpolated between the multi-sample mean and

@@ -141,7 +141,7 @@ def kl_rate(kl: ArrayLike, axis: int = 0) -> Array:
     return jnp.mean(k, axis=axis)
 
 
-def vib_loss(log_likelihood: ArrayLike, kl: ArrayLike, beta: float) -> Array:
+def vib_loss(log_likelihood: ArrayLike, kl: ArrayLike, *, beta: float) -> Array:
     """Variational information bottleneck loss, per example.
 
     .. math::

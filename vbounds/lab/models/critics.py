@@ -1,7 +1,7 @@
 """Critics ``f(x, y)`` and baselines ``a(y)`` for the contrastive MI bounds (``vb.mi``).
 
 Every critic maps a batch ``x [N, dx]`` and a batch ``y [M, dy]`` to the score matrix
-``[N, M]`` with ``scores[i, j] = f(x_i, y_j)`` (the library's orientation: rows are x, columns are y), so it plugs into
+``[N, M]`` with ``scores[i, j] = f(x_i, y_j)`` (rows are x, columns are y), so it plugs into
 ``vb.mi.infonce(critic(x, y))`` and, scoring a block of rows against all of ``y``, into
 ``vb.mi.from_critic(critic, x, y, chunk_size=...)``. Defaults follow Poole et al. (2019):
 two hidden layers of 256 ReLU units, embeddings of 32; baseline hidden 512.

@@ -128,7 +128,7 @@ def estimate(model, x, y, config) -> tuple[jax.Array, jax.Array]:
     if name == "tuba":
         value = vb.mi.tuba(scores, model.baseline(y))
     elif name == "interpolated":
-        value = vb.mi.interpolated(scores, model.baseline(y), config.interpolated_alpha)
+        value = vb.mi.interpolated(scores, model.baseline(y), alpha=config.interpolated_alpha)
     elif name == "js":
         value = vb.mi.js_mi(scores)  # the JS gradient, the value of NWJ on the critic + 1
     else:

@@ -136,7 +136,7 @@ def make(config) -> Objective:
     def loss(model, batch, key):
         y = batch["y"]
         log_likelihood, kl, log_probs = terms(model, batch["x"], y, key, config.num_samples)
-        value = jnp.mean(vb.mi.vib_loss(log_likelihood, kl, beta))
+        value = jnp.mean(vb.mi.vib_loss(log_likelihood, kl, beta=beta))
         stop = jax.lax.stop_gradient
         metrics = {
             "cross_entropy": stop(-jnp.mean(log_likelihood)),
