@@ -22,7 +22,7 @@ from vbounds.diffusion import (
     mulan_vlb,
     polynomial_gamma,
 )
-from vbounds.lab.models.layers import MLP
+from vbounds.lab.models.layers import MLP, sinusoidal_embedding
 
 
 class FourierDenoiser(nnx.Module):
@@ -81,11 +81,7 @@ class FourierDenoiser(nnx.Module):
 
     def _embed_gamma(self, gamma: jax.Array) -> jax.Array:
         lo, hi = self.gamma_range
-        s = (gamma - lo) / (hi - lo)
-        half = self.time_features // 2
-        freqs = jnp.exp(-math.log(1e4) * jnp.arange(half) / max(half - 1, 1))
-        angles = 1e3 * s[..., None] * freqs
-        return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+        return sinusoidal_embedding((gamma - lo) / (hi - lo), self.time_features)
 
     def __call__(
         self,

@@ -17,7 +17,6 @@ classes (grey levels for the Gaussian models), drawn in the run's report.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import jax
@@ -27,19 +26,11 @@ from flax import nnx
 
 import vbounds as vb
 from vbounds.lab.models.denoisers import LearnedGamma, MuLAN
-from vbounds.lab.models.layers import MLP
+from vbounds.lab.models.layers import MLP, sinusoidal_embedding
 from vbounds.lab.registry import register_model
 
 SCHEDULES = ("fixed", "learned")
 DENOISERS = ("fourier", "grid")
-
-
-def _sinusoidal(s: jax.Array, features: int) -> jax.Array:
-    """``[sin, cos](1000 s f_k)`` with ``f_k`` log-spaced from 1 to 1e-4 (``s`` in [0, 1])."""
-    half = features // 2
-    freqs = jnp.exp(-math.log(1e4) * jnp.arange(half) / max(half - 1, 1))
-    angles = 1e3 * s[..., None] * freqs
-    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
 def _check_features(time_features: int) -> None:
@@ -141,7 +132,7 @@ class GridDenoiser(nnx.Module):
         else:
             signal = jnp.broadcast_to(jnp.asarray(time, z.dtype), z.shape[:-1])
             gamma = jnp.broadcast_to(gamma, z.shape)
-        parts = [z, _sinusoidal(signal, self.time_features)]
+        parts = [z, sinusoidal_embedding(signal, self.time_features)]
         if self.context_features:
             if context is None or jnp.shape(context)[-1:] != (self.context_features,):
                 raise ValueError(
@@ -331,7 +322,7 @@ class DiscreteDenoiser(nnx.Module):
             raise ValueError(f"`x_t` must end in {self.data_dim} tokens, got {x_t.shape}")
         t = jnp.broadcast_to(jnp.asarray(t, jnp.float32), x_t.shape[:-1])
         one_hot = jax.nn.one_hot(x_t, self.num_classes + 1).reshape(*x_t.shape[:-1], -1)
-        h = jnp.concatenate([one_hot, _sinusoidal(t, self.time_features)], axis=-1)
+        h = jnp.concatenate([one_hot, sinusoidal_embedding(t, self.time_features)], axis=-1)
         return self.mlp(h).reshape(*x_t.shape, self.num_classes)
 
 

@@ -1,5 +1,6 @@
 """Building blocks: a multi-layer perceptron and a diagonal-Gaussian head."""
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -77,3 +78,14 @@ class GaussianHead(nnx.Module):
         """Returns ``(loc, scale)``, each of shape ``[..., out_features]``, scale positive."""
         loc, raw_scale = jnp.split(self.net(x), 2, axis=-1)
         return loc, jax.nn.softplus(raw_scale) + _MIN_SCALE
+
+
+def sinusoidal_embedding(s: jax.Array, features: int) -> jax.Array:
+    """``[sin, cos](1000 s f_k)`` with ``f_k`` log-spaced from 1 to 1e-4, for ``s`` in [0, 1].
+
+    The time (or ``gamma``) embedding of the diffusion denoisers; ``features`` is even.
+    """
+    half = features // 2
+    freqs = jnp.exp(-math.log(1e4) * jnp.arange(half) / max(half - 1, 1))
+    angles = 1e3 * s[..., None] * freqs
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
