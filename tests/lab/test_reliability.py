@@ -179,22 +179,27 @@ def test_an_unwritable_workdir_fails_at_once(tmp_path, monkeypatch):
         train_and_evaluate(tiny_config(**SHORT), str(tmp_path))
 
 
-def test_main_exits_non_zero_with_one_readable_line(tmp_path):
+def _main_with(workdir, override):
+    """``experiments.main`` on the default config with one override."""
     config = os.path.join(ROOT, "experiments", "configs", "default.py")
-    run = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "experiments.main",
             f"--config={config}",
-            f"--workdir={tmp_path}",
-            "--config.optimizer.eps=-1.0",
+            f"--workdir={workdir}",
+            override,
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": ROOT},
     )
+
+
+def test_main_exits_non_zero_with_one_readable_line(tmp_path):
+    run = _main_with(tmp_path, "--config.optimizer.eps=-1.0")
     assert run.returncode == 1
     assert run.stderr.strip().splitlines()[-1].startswith("error: ValueError: config.optimizer.eps")
     assert "Traceback" not in run.stderr
@@ -243,21 +248,7 @@ def test_runs_killed_at_random_points_finish_bit_identical(tmp_path):
 
 
 def test_an_unknown_override_names_the_key_and_the_valid_ones(tmp_path):
-    config = os.path.join(ROOT, "experiments", "configs", "default.py")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "experiments.main",
-            f"--config={config}",
-            f"--workdir={tmp_path}",
-            "--config.objective.foo=1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
+    run = _main_with(tmp_path, "--config.objective.foo=1")
     assert run.returncode == 1
     assert "config.objective has no field 'foo'; valid keys: estimator" in run.stderr
     assert "Traceback" not in run.stderr
