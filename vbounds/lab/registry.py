@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -61,6 +62,17 @@ class Component:
 
 
 _REGISTRY: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+
+def import_submodules(package: str) -> None:
+    """Imports every module of ``package``, so that each registers its components.
+
+    A new family adds a module to ``vbounds.lab.models`` (or ``objectives``, ``data``) and
+    is registered without editing the package's ``__init__``.
+    """
+    root = importlib.import_module(package)
+    for info in pkgutil.iter_modules(root.__path__):
+        importlib.import_module(f"{package}.{info.name}")
 
 
 def _register(kind: str, name: str, factory: Callable, defaults: Mapping | None, doc: str):

@@ -11,7 +11,7 @@ from vbounds.lab.data.dataset import Dataset, batch_indices, binarize, binarize_
 from vbounds.lab.data.digits import load_digits
 from vbounds.lab.data.files import load_mnist, load_npz, read_idx
 from vbounds.lab.data.synthetic import linear_gaussian_parameters, load_linear_gaussian
-from vbounds.lab.registry import register_dataset, resolve
+from vbounds.lab.registry import import_submodules, register_dataset, resolve
 
 
 def load_dataset(config):
@@ -86,3 +86,6 @@ __all__ = [
     "load_npz",
     "read_idx",
 ]
+
+# Every module of this package registers its own components.
+import_submodules("vbounds.lab.data")

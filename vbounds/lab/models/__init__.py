@@ -12,7 +12,7 @@ from vbounds.lab.models import diffusion, mi, vib  # register their models
 from vbounds.lab.models.distributions import GaussianChain
 from vbounds.lab.models.layers import MLP, GaussianHead
 from vbounds.lab.models.vae import CVAE, VAE, TwoLayerVAE
-from vbounds.lab.registry import register_model, resolve
+from vbounds.lab.registry import import_submodules, register_model, resolve
 
 
 def build_model(config, *, example_batch: dict, seed: int = 0) -> nnx.Module:
@@ -116,3 +116,6 @@ __all__ = [
     "make_two_layer_vae",
     "make_vae",
 ]
+
+# Every module of this package registers its own components.
+import_submodules("vbounds.lab.models")

@@ -8,7 +8,7 @@ objective by :func:`vbounds.lab.register_objective` or an import path
 
 from vbounds.lab.objectives import diffusion, mi, vae, vib
 from vbounds.lab.objectives.base import Objective, as_objective, mean_summary, per_example
-from vbounds.lab.registry import resolve
+from vbounds.lab.registry import import_submodules, resolve
 
 
 def make_objective(config) -> Objective:
@@ -26,3 +26,6 @@ def make_objective(config) -> Objective:
 
 
 __all__ = ["Objective", "as_objective", "make_objective", "mean_summary", "per_example", "vae"]
+
+# Every module of this package registers its own components.
+import_submodules("vbounds.lab.objectives")
