@@ -466,3 +466,25 @@ def test_validation_happens_at_trace_time():
         jax.jit(mi.infonce)(jnp.zeros((3, 4)))
     with pytest.raises(TypeError, match="state"):
         mi.mine(np.zeros((3, 3)), (0.0, 0))
+
+
+# --- SMILE's training surrogate -------------------------------------------------------
+
+
+def test_smile_surrogate_value_is_smile_gradient_is_js():
+    s = random_scores(40)
+    tau = 1.5
+    value, grad = jax.jit(jax.value_and_grad(lambda t: mi.smile_surrogate(t, clip=tau)))(s)
+    np.testing.assert_allclose(value, np_smile(s, tau), rtol=1e-5)
+    # The JS objective's gradient in closed form: sigmoid(-s_ii) / N on the diagonal,
+    # -sigmoid(s_ij) / (N (N - 1)) off it.
+    sigmoid = 1.0 / (1.0 + np.exp(-s))
+    expected = np.where(np.eye(N, dtype=bool), (1.0 - sigmoid) / N, -sigmoid / (N * (N - 1)))
+    np.testing.assert_allclose(grad, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_smile_surrogate_validates_clip_and_scores():
+    with pytest.raises(ValueError, match="clip"):
+        mi.smile_surrogate(np.zeros((3, 3)), clip=-1.0)
+    with pytest.raises(ValueError, match="scores"):
+        mi.smile_surrogate(np.zeros((3, 4)), clip=1.0)

@@ -15,6 +15,7 @@ from vbounds.mi.contrastive import mine as mine
 from vbounds.mi.contrastive import mine_init as mine_init
 from vbounds.mi.contrastive import nwj as nwj
 from vbounds.mi.contrastive import smile as smile
+from vbounds.mi.contrastive import smile_surrogate as smile_surrogate
 from vbounds.mi.contrastive import tuba as tuba
 from vbounds.mi.divergence import classifier_js_distance as classifier_js_distance
 from vbounds.mi.divergence import classifier_js_divergence as classifier_js_divergence

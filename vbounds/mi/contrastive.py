@@ -269,8 +269,8 @@ def smile(scores: ArrayLike, clip: float) -> Array:
 
     Clipping bounds the variance of the partition estimate at the price of a bias. As a
     training objective the clipped value is unbounded above (the marginal term is capped
-    at ``tau``); Song & Ermon train the critic with the JS gradient and report this value:
-    ``js(s) + stop_gradient(smile(s, clip) - js(s))``.
+    at ``tau``); Song & Ermon train the critic with the JS gradient and report this value,
+    which `smile_surrogate` does in one call.
 
     Args:
       scores: ``[N, N]`` critic values, ``scores[i, j] = f(x_i, y_j)``.
@@ -293,6 +293,44 @@ def smile(scores: ArrayLike, clip: float) -> Array:
     s = _checks.square_scores(scores)
     _checks.scalar_in(clip, "clip", low=0.0, high=math.inf, low_open=False, high_open=True)
     return _dense(_smile_form(clip), s)
+
+
+def smile_surrogate(scores: ArrayLike, *, clip: float) -> Array:
+    """SMILE's training objective: the value of `smile`, the gradient of `js`.
+
+    .. math::
+        J(s) + \\operatorname{sg}\\big(I_{SMILE}(s; \\tau) - J(s)\\big)
+
+    with ``J`` the JS f-GAN objective (`js`) and ``sg`` the stop-gradient. Maximising the
+    clipped DV value itself is unstable (its marginal term is capped at ``tau`` while the
+    joint term is not), so Song & Ermon train the critic on the JS objective, whose
+    maximiser is the log density ratio, and read the MI off that critic with SMILE. One
+    call gives both: differentiate it to train, read its value to report.
+
+    Args:
+      scores: ``[N, N]`` critic values, ``scores[i, j] = f(x_i, y_j)``.
+      clip: ``tau >= 0``, as in `smile`.
+
+    Returns:
+      ``smile(scores, clip)`` in value (scalar, nats), differentiating as ``js(scores)``.
+
+    References:
+      Song & Ermon, Understanding the Limitations of Variational Mutual Information
+      Estimators, ICLR 2020.
+
+    Examples:
+      >>> s = jnp.array([[2.0, 0.0], [0.5, 1.0]])
+      >>> value = vb.mi.smile_surrogate(s, clip=0.25)
+      >>> round(float(value), 4) == round(float(vb.mi.smile(s, clip=0.25)), 4)
+      True
+      >>> g = jax.grad(lambda t: vb.mi.smile_surrogate(t, clip=0.25))(s)
+      >>> bool(jnp.allclose(g, jax.grad(vb.mi.js)(s)))
+      True
+    """
+    s = _checks.square_scores(scores)
+    _checks.scalar_in(clip, "clip", low=0.0, high=math.inf, low_open=False, high_open=True)
+    trained = _dense(_js_form(), s)
+    return trained + jax.lax.stop_gradient(_dense(_smile_form(clip), s) - trained)
 
 
 def js(scores: ArrayLike) -> Array:
