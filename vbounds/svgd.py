@@ -20,7 +20,13 @@ import jax.numpy as jnp
 
 from vbounds._validation import as_float_array, require
 
-__all__ = ["SvgdState", "bandwidth_heuristic", "stein_direction", "transform"]
+__all__ = [
+    "GradientTransformation",
+    "SvgdState",
+    "bandwidth_heuristic",
+    "stein_direction",
+    "transform",
+]
 
 
 def _check_bandwidth(bandwidth) -> jax.Array | None:
