@@ -33,6 +33,9 @@ from vbounds.diffusion.gaussian import interpolated_log_variance as interpolated
 from vbounds.diffusion.gaussian import l_simple as l_simple
 from vbounds.diffusion.gaussian import prior_kl as prior_kl
 from vbounds.diffusion.gaussian import shallow_gaussian_vlb as shallow_gaussian_vlb
+from vbounds.diffusion.learned import diffenc_vlb as diffenc_vlb
+from vbounds.diffusion.learned import ndm_vlb as ndm_vlb
+from vbounds.diffusion.learned import nfdm_vlb as nfdm_vlb
 from vbounds.diffusion.mulan import AuxiliaryVLBTerms as AuxiliaryVLBTerms
 from vbounds.diffusion.mulan import auxiliary_kl as auxiliary_kl
 from vbounds.diffusion.mulan import mulan_vlb as mulan_vlb
