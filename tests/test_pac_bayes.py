@@ -130,10 +130,13 @@ def test_classical_bounds_match_their_formulas_in_float64():
     with jax.enable_x64(True):
         mc = np.asarray(pb.mcallester(emp, kl, n, delta))
         ma = np.asarray(pb.maurer(emp, kl, n, delta))
+        qu = np.asarray(pb.quadratic(emp, kl, n, delta))
         ca = np.asarray(pb.catoni(emp, kl, n, delta, lam))
         sg = np.asarray(pb.sub_gamma(emp, kl, n, delta, 40.0, variance=0.25, scale=0.2))
     np.testing.assert_allclose(mc, emp + np.sqrt((kl + extra) / (2 * n)), rtol=1e-12)
     np.testing.assert_allclose(np.asarray([_kl64(e, m) for e, m in zip(emp, ma)]), (kl + extra) / n)
+    eps = (kl + extra) / n
+    np.testing.assert_allclose(qu, (np.sqrt(emp + eps / 2) + np.sqrt(eps / 2)) ** 2, rtol=1e-12)
     catoni = (1 - np.exp(-lam * emp - (kl + math.log(1 / delta)) / n)) / (1 - np.exp(-lam))
     np.testing.assert_allclose(ca, catoni, rtol=1e-12)
     sub = emp + (kl + math.log(1 / delta)) / 40 + 40 * 0.25 / (2 * n * (1 - 0.2 * 40 / n))
@@ -144,8 +147,13 @@ def test_maurer_is_never_above_its_pinsker_relaxation():
     emp, kl = np.meshgrid(np.linspace(0.0, 0.9, 19), np.array([0.0, 0.5, 5.0, 50.0]))
     maurer = np.asarray(pb.maurer(emp, kl, 2000, 0.01))
     mcallester = np.asarray(pb.mcallester(emp, kl, 2000, 0.01))
-    # kl(q || p) >= 2 (p - q)^2, so the kl inverse is below q + sqrt(c / 2)
+    quadratic = np.asarray(pb.quadratic(emp, kl, 2000, 0.01))
+    # kl(q || p) >= 2 (p - q)^2, so the kl inverse is below q + sqrt(c / 2); the refined
+    # kl(q || p) >= (p - q)^2 / (2 p) puts it below the quadratic bound
     assert np.all(maurer <= mcallester + 1e-6)
+    assert np.all(maurer <= quadratic + 1e-6)
+    # the refined form wins at small empirical risk
+    assert np.all(quadratic[emp < 0.1] < mcallester[emp < 0.1])
     assert np.all(maurer >= emp)
     # strict where the bound is not trivial
     assert np.all(maurer[emp > 0.05] < mcallester[emp > 0.05])
@@ -170,6 +178,7 @@ def test_bounds_hold_with_probability_at_least_one_minus_delta():
     checks = {
         "maurer": pb.maurer(emp, 0.0, n, delta),
         "mcallester": pb.mcallester(emp, 0.0, n, delta),
+        "quadratic": pb.quadratic(emp, 0.0, n, delta),
         "catoni": pb.catoni(emp, 0.0, n, delta, 2.0),
         "hoeffding": pb.sub_gamma(emp, 0.0, n, delta, 15.0, variance=0.25),
     }

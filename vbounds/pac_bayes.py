@@ -8,7 +8,8 @@ predictor from above. Every function is elementwise over broadcast arrays, jitta
 differentiable in ``emp_risk`` and ``kl`` (so a bound can be a training loss).
 
 The tightest for a fixed sample is :func:`maurer`, which inverts the binary KL
-(:func:`kl_inverse`); :func:`mcallester` is its Pinsker relaxation, :func:`catoni` and
+(:func:`kl_inverse`); :func:`mcallester` and :func:`quadratic` are its relaxations by
+Pinsker's inequality and its refinement, :func:`catoni` and
 :func:`sub_gamma` are linear in the empirical risk for a ``lam`` fixed in advance.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "kl_inverse",
     "mcallester",
     "maurer",
+    "quadratic",
     "catoni",
     "sub_gamma",
     "selective_risk",
@@ -289,6 +291,45 @@ def maurer(
     """
     emp_risk, kl, n, delta = _bound_inputs(emp_risk, kl, n, delta)
     return kl_inverse(emp_risk, _complexity(kl, n, delta, True) / n)
+
+
+def quadratic(
+    emp_risk: jax.typing.ArrayLike,
+    kl: jax.typing.ArrayLike,
+    n: int,
+    delta: jax.typing.ArrayLike,
+) -> jax.Array:
+    """The PAC-Bayes-quadratic bound ("f-quad"), an upper bound on the risk.
+
+    .. math:: R \\le \\Big(\\sqrt{\\hat R + \\epsilon/2} + \\sqrt{\\epsilon/2}\\Big)^2,
+        \\qquad \\epsilon = \\frac{\\mathrm{KL} + \\log(2\\sqrt n/\\delta)}{n}
+
+    The refined Pinsker inequality ``kl(q || p) >= (p - q)^2 / (2p)`` (``p >= q``) relaxes
+    :func:`maurer` into this, so it is never below :func:`maurer`; it is closed-form and,
+    for small empirical risks, much tighter than :func:`mcallester`. A common training
+    objective for stochastic networks.
+
+    Args:
+      emp_risk: empirical risk in ``[0, 1]``.
+      kl: ``KL(rho || pi) >= 0``, nats.
+      n: number of training examples (a static int).
+      delta: confidence, in ``(0, 1)``.
+
+    Returns:
+      The bound (not clipped at 1).
+
+    References:
+      Rivasplata, Tankov, Kuzborskij & Szepesvari, PAC-Bayes Analysis Beyond the Usual
+      Bounds, 2020; Perez-Ortiz, Rivasplata, Shawe-Taylor & Szepesvari, Tighter Risk
+      Certificates for Neural Networks, 2021.
+
+    Examples:
+      >>> round(float(vb.pac_bayes.quadratic(0.1, 5.0, 1000, 0.05)), 4)  # Maurer 0.1531
+      0.1629
+    """
+    emp_risk, kl, n, delta = _bound_inputs(emp_risk, kl, n, delta)
+    half = 0.5 * _complexity(kl, n, delta, True) / n
+    return jnp.square(jnp.sqrt(emp_risk + half) + jnp.sqrt(half))
 
 
 def catoni(
