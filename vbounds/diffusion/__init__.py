@@ -21,6 +21,7 @@ from vbounds.diffusion.categorical import reverse_probs as reverse_probs
 from vbounds.diffusion.categorical import udlm_diffusion_loss as udlm_diffusion_loss
 from vbounds.diffusion.categorical import udlm_vlb as udlm_vlb
 from vbounds.diffusion.categorical import uniform_transitions as uniform_transitions
+from vbounds.diffusion.contrastive import contrastive_scores as contrastive_scores
 from vbounds.diffusion.gaussian import bits_per_dim as bits_per_dim
 from vbounds.diffusion.gaussian import decoder_nll as decoder_nll
 from vbounds.diffusion.gaussian import denoising_loss as denoising_loss
@@ -33,6 +34,8 @@ from vbounds.diffusion.gaussian import interpolated_log_variance as interpolated
 from vbounds.diffusion.gaussian import l_simple as l_simple
 from vbounds.diffusion.gaussian import prior_kl as prior_kl
 from vbounds.diffusion.gaussian import shallow_gaussian_vlb as shallow_gaussian_vlb
+from vbounds.diffusion.joint import JointVLBTerms as JointVLBTerms
+from vbounds.diffusion.joint import joint_vlb as joint_vlb
 from vbounds.diffusion.learned import diffenc_vlb as diffenc_vlb
 from vbounds.diffusion.learned import ndm_vlb as ndm_vlb
 from vbounds.diffusion.learned import nfdm_vlb as nfdm_vlb
