@@ -10,11 +10,11 @@ import vbounds as vb
 vd = vb.diffusion
 
 
-def nll_fn(key, x_j, c_i):  # a conditional VDM's per-step bound: the network reads c_i
+def nll_fn(key, x_i, c_j):  # a conditional VDM's per-step bound: the network reads c_j
     def eps_fn(z, t):
-        return jnp.tanh(z + c_i) * t
+        return jnp.tanh(z + c_j) * t
 
-    return vd.gaussian_vlb(key, x_j, eps_fn, vd.linear_gamma).diffusion
+    return vd.gaussian_vlb(key, x_i, eps_fn, vd.linear_gamma).diffusion
 
 
 def test_scores_equal_the_loop_over_pairs_and_feed_infonce():
@@ -25,9 +25,9 @@ def test_scores_equal_the_loop_over_pairs_and_feed_infonce():
     scores = vd.contrastive_scores(key, x, c, nll_fn)
     keys = jax.random.split(key, n)
     one = jax.jit(nll_fn)
-    loop = np.array([[-float(one(keys[j], x[j], c[i])) for j in range(n)] for i in range(n)])
+    loop = np.array([[-float(one(keys[i], x[i], c[j])) for j in range(n)] for i in range(n)])
     np.testing.assert_allclose(scores, loop, rtol=1e-5)
-    assert np.ptp(loop[:, 0]) > 0  # the conditions matter along a column
+    assert np.ptp(loop[0]) > 0  # the conditions matter along a row
     rows = np.array([loop[i, i] - np.log(np.sum(np.exp(loop[i]))) for i in range(n)])
     np.testing.assert_allclose(vb.mi.infonce(scores), rows.mean() + np.log(n), rtol=1e-5)
     jitted = jax.jit(lambda k, x, c: vd.contrastive_scores(k, x, c, nll_fn))(key, x, c)

@@ -2,8 +2,8 @@
 
 A conditional diffusion model gives a negative ELBO ``L(x | c)`` per step; CDCD adds a
 contrastive term that makes the bound of the data under its own condition smaller than under
-the others. With ``scores[i, j] = -L(x_j | c_i)``, ``vb.mi.infonce(scores)`` is a lower bound
-on ``I(x; c)`` under the model's conditional bounds as critic; maximise it beside the VLB.
+the others. With ``scores[i, j] = -L(x_i | c_j)``, ``vb.mi.infonce(scores)`` is a lower bound
+on ``I(x; c)`` with the model's conditional bounds as critic; maximise it beside the VLB.
 """
 
 from __future__ import annotations
@@ -20,22 +20,23 @@ ArrayLike = jax.typing.ArrayLike
 
 
 def contrastive_scores(key: jax.Array, x: ArrayLike, c: ArrayLike, nll_fn: Callable) -> Array:
-    """The ``[N, N]`` matrix of negative per-step bounds of candidate ``x_j`` given ``c_i``.
+    """The ``[N, N]`` matrix of negative per-step bounds of ``x_i`` under candidate ``c_j``.
 
-    .. math:: S_{ij} = -\\mathcal L(x_j \\mid c_i; \\kappa_j)
+    .. math:: S_{ij} = -\\mathcal L(x_i \\mid c_j; \\kappa_i)
 
-    where ``L`` is a one-draw negative ELBO (or one diffusion step of it) and ``kappa_j`` the
-    ``j``-th of ``N`` keys split from ``key``: every condition scores candidate ``x_j`` with
-    the same draws (time, noise), so the differences along a column come from the condition
-    alone. Joint pairs lie on the diagonal, the convention of ``vb.mi.infonce``, whose
-    rows normalise over the candidates ``x_j`` for condition ``c_i``.
+    where ``L`` is a one-draw negative ELBO (or one diffusion step of it) and ``kappa_i`` the
+    ``i``-th of ``N`` keys split from ``key``: every candidate condition scores ``x_i`` with
+    the same draws (time, noise), so the differences along a row come from the condition
+    alone, and the draws of a row shift it by a constant that InfoNCE ignores. Joint pairs
+    lie on the diagonal, the convention of ``vb.mi.infonce``, whose rows normalise over the
+    candidates.
 
     Args:
       key: PRNG key.
-      x: ``[N, ...]`` data (the candidates), batch on axis 0.
-      c: ``[N, ...]`` conditions, ``c[i]`` paired with ``x[i]``.
-      nll_fn: ``nll_fn(key, x_j, c_i) -> scalar``, e.g. a closure calling
-        ``gaussian_vlb(key, x_j, lambda z, t: eps_fn(z, t, c_i), gamma_fn).diffusion``.
+      x: ``[N, ...]`` data, batch on axis 0.
+      c: ``[N, ...]`` conditions (the candidates), ``c[i]`` paired with ``x[i]``.
+      nll_fn: ``nll_fn(key, x_i, c_j) -> scalar``, e.g. a closure calling
+        ``gaussian_vlb(key, x_i, lambda z, t: eps_fn(z, t, c_j), gamma_fn).diffusion``.
 
     Returns:
       ``[N, N]`` scores.
@@ -47,8 +48,8 @@ def contrastive_scores(key: jax.Array, x: ArrayLike, c: ArrayLike, nll_fn: Calla
 
     Examples:
       >>> x, c = jnp.array([[0.0], [1.0], [2.0]]), jnp.array([[0.0], [1.0], [2.0]])
-      >>> def nll_fn(key, x_j, c_i):  # a model that reconstructs x from c exactly
-      ...     return jnp.sum((x_j - c_i) ** 2)
+      >>> def nll_fn(key, x_i, c_j):  # a model that reconstructs x from c exactly
+      ...     return jnp.sum((x_i - c_j) ** 2)
       >>> scores = vd.contrastive_scores(jax.random.key(0), x, c, nll_fn)
       >>> scores.tolist()
       [[-0.0, -1.0, -4.0], [-1.0, -0.0, -1.0], [-4.0, -1.0, -0.0]]
@@ -63,10 +64,10 @@ def contrastive_scores(key: jax.Array, x: ArrayLike, c: ArrayLike, nll_fn: Calla
         )
     keys = jax.random.split(key, x.shape[0])
 
-    def row(c_i):
-        return jax.vmap(lambda k, x_j: jnp.asarray(nll_fn(k, x_j, c_i)))(keys, x)
+    def row(k, x_i):
+        return jax.vmap(lambda c_j: jnp.asarray(nll_fn(k, x_i, c_j)))(c)
 
-    scores = -jax.vmap(row)(c)
+    scores = -jax.vmap(row)(keys, x)
     if scores.shape != (x.shape[0], x.shape[0]):
         raise ValueError(f"`nll_fn` must return a scalar, got scores of shape {scores.shape}.")
     return scores
