@@ -63,3 +63,19 @@ def test_ssm_pendulum_smoke_trains(tmp_path):
     # The particle filter's estimate with many particles is above the 1-draw-per-particle
     # ELBO on average (its expectation is log p(x) minus a smaller gap).
     assert results["test_log_likelihood"] > results["test_elbo"]
+
+
+def test_latent_sde_smoke_trains_and_draws_posterior_paths(tmp_path):
+    module = importlib.import_module("experiments.configs.latent_sde")
+    config = module.get_config("smoke")
+    results = train_and_evaluate(config, str(tmp_path))
+    for name in ("test_elbo", "test_log_likelihood", "test_path_kl", "test_initial_kl"):
+        assert np.isfinite(results[name]), name
+    # The ELBO is its terms: log-likelihood minus the two KLs (means over paths).
+    np.testing.assert_allclose(
+        results["test_elbo"],
+        results["test_log_likelihood"] - results["test_path_kl"] - results["test_initial_kl"],
+        rtol=1e-4,
+    )
+    assert results["test_path_kl"] >= 0 and results["test_initial_kl"] >= 0
+    assert (tmp_path / "report.png").stat().st_size > 0
