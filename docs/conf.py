@@ -25,6 +25,31 @@ extensions = [
 exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
 
+# The Results and Benchmarks pages include the committed write-ups, so the site shows the
+# same numbers as the repository: one generated page per experiments/results/<name>/README.md
+# (and the digits write-up, experiments/RESULTS.md). Generated anew on every build.
+_DOCS = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_DOCS)
+
+
+def _write_results_pages():
+    out = os.path.join(_DOCS, "results", "experiments")
+    os.makedirs(out, exist_ok=True)
+    for old in os.listdir(out):
+        os.remove(os.path.join(out, old))
+    sources = {"digits_vae_iwae": os.path.join("experiments", "RESULTS.md")}
+    results = os.path.join(_ROOT, "experiments", "results")
+    for name in sorted(os.listdir(results)):
+        readme = os.path.join(results, name, "README.md")
+        if os.path.isfile(readme):
+            sources[name] = os.path.relpath(readme, _ROOT)
+    for name, source in sources.items():
+        with open(os.path.join(out, f"{name}.md"), "w") as f:
+            f.write(f"```{{include}} ../../../{source}\n:relative-images:\n```\n")
+
+
+_write_results_pages()
+
 # MyST and notebook execution.
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
