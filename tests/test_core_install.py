@@ -1,5 +1,6 @@
 """The core stands alone: ``pip install vbounds`` declares jax, numpy and distrax only,
-and ``vb``, ``vb.mi`` and ``vb.diffusion`` work with every framework package absent.
+and ``vb``, ``vb.mi``, ``vb.diffusion`` and every lazily imported family (``vb.gp``,
+``vb.eig``, ...) work with every framework package absent.
 
 (`.ci/run` also installs the core into a throwaway virtual environment and runs it.)"""
 
@@ -40,6 +41,8 @@ terms = vb.diffusion.gaussian_vlb(
     jax.random.key(1), jnp.zeros(3), lambda z, t: jnp.zeros_like(z),
     lambda t: vb.diffusion.linear_gamma(t, gamma_min=-10.0, gamma_max=5.0))
 print("diffusion", float(terms.total))
+for name in vb._LAZY_SUBMODULES:  # vb.gp, vb.eig, ...: each family imports without them
+    getattr(vb, name)
 print("loaded", sorted(m for m in {blocked!r} if m in sys.modules))
 """
 
@@ -63,3 +66,14 @@ def test_the_core_runs_without_the_framework_packages():
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "loaded []" in run.stdout
+
+
+def test_the_families_are_submodules_imported_on_first_use():
+    import pytest
+
+    import vbounds as vb
+
+    assert set(vb._LAZY_SUBMODULES) <= set(dir(vb))
+    assert vb.gp.__name__ == "vbounds.gp"
+    with pytest.raises(AttributeError, match="no_such_family"):
+        vb.no_such_family  # noqa: B018
