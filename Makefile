@@ -22,7 +22,7 @@ $(STAMP): $(LAB_STAMP)
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --nbmake --durations=15 --doctest-modules --ignore=vbounds/lab vbounds tests notebooks
+	$(PY) -m pytest -n 2 --durations=15 --doctest-modules --ignore=vbounds/lab vbounds tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

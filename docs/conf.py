@@ -7,6 +7,7 @@ build (``nb_execution_mode = "force"``); a cell that raises fails the build, and
 
 import os
 import re
+import shutil
 
 import vbounds
 
@@ -49,6 +50,22 @@ def _write_results_pages():
 
 
 _write_results_pages()
+
+
+def _copy_notebooks():
+    """The notebooks of notebooks/ join the site (executed on every build, like the
+    tutorials), so their numbers and plots are on the page and a failing cell fails CI."""
+    out = os.path.join(_DOCS, "notebooks")
+    os.makedirs(out, exist_ok=True)
+    for old in os.listdir(out):
+        os.remove(os.path.join(out, old))
+    source = os.path.join(_ROOT, "notebooks")
+    for name in sorted(os.listdir(source)):
+        if name.endswith(".ipynb"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(out, name))
+
+
+_copy_notebooks()
 
 # MyST and notebook execution.
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
