@@ -58,28 +58,28 @@ class SparseGP(nnx.Module):
     def kernel(self):
         """The kernel callable of the current hyperparameters."""
         return KERNELS[self.kernel_name](
-            lengthscale=jnp.exp(self.log_lengthscale.value),
-            variance=jnp.exp(self.log_variance.value),
+            lengthscale=jnp.exp(self.log_lengthscale[...]),
+            variance=jnp.exp(self.log_variance[...]),
         )
 
     def noise_variance(self) -> jax.Array:
-        return jnp.exp(self.log_noise.value)
+        return jnp.exp(self.log_noise[...])
 
     def q_u(self) -> vb.gp.InducingPosterior:
         """SVGP's ``q(u)`` from the trainable parameters."""
-        raw = self.q_tril.value
+        raw = self.q_tril[...]
         diag = jax.nn.softplus(jnp.diagonal(raw)) + 1e-6
         tril = jnp.tril(raw, -1) + jnp.diag(diag)
-        return vb.gp.InducingPosterior(self.q_mean.value, tril)
+        return vb.gp.InducingPosterior(self.q_mean[...], tril)
 
     def cached_q_u(self) -> vb.gp.InducingPosterior:
         """The optimal ``q(u)`` the collapsed objective wrote last."""
-        return vb.gp.InducingPosterior(self.cache_mean.value, self.cache_tril.value)
+        return vb.gp.InducingPosterior(self.cache_mean[...], self.cache_tril[...])
 
     def __call__(self, x: jax.Array, *, cached: bool = True, jitter: float = 1e-4):
         """Predictive mean and variance of ``y`` at ``x [N, D]``."""
         q = self.cached_q_u() if cached else self.q_u()
-        mean, var = vb.gp.predict(self.kernel(), x, self.z.value, *q, jitter=jitter)
+        mean, var = vb.gp.predict(self.kernel(), x, self.z[...], *q, jitter=jitter)
         return mean, var + self.noise_variance()
 
 

@@ -77,18 +77,19 @@ def make(config) -> Objective:
     def loss(model, batch, key):
         del key
         x, y = batch["x"], batch["y"]
-        kernel, noise, z = model.kernel(), model.noise_variance(), model.z.value
+        kernel, noise, z = model.kernel(), model.noise_variance(), model.z[...]
         n = x.shape[0]
         metrics = {"noise_variance": noise}
         if collapsed:
             bound = vb.gp.collapsed_elbo(kernel, x, y, z, noise, jitter=jitter) / n
             stop = jax.lax.stop_gradient
             q = vb.gp.optimal_inducing_posterior(kernel, x, y, stop(z), stop(noise), jitter=jitter)
-            model.cache_mean.value, model.cache_tril.value = stop(q.mean), stop(q.scale_tril)
-            model.cache_bound.value = stop(bound)
+            model.cache_mean[...] = stop(q.mean)
+            model.cache_tril[...] = stop(q.scale_tril)
+            model.cache_bound[...] = stop(bound)
             if config.exact:
                 exact = stop(vb.gp.log_marginal_likelihood(kernel, x, y, noise, jitter=jitter)) / n
-                model.cache_exact.value = exact
+                model.cache_exact[...] = exact
                 metrics.update(exact_lml=exact, gap=exact - stop(bound))
         else:
             num_data = config.num_data or n
@@ -98,7 +99,7 @@ def make(config) -> Objective:
                 )
                 / num_data
             )
-            model.cache_bound.value = jax.lax.stop_gradient(bound)
+            model.cache_bound[...] = jax.lax.stop_gradient(bound)
         return -bound, {"bound": bound, **metrics}
 
     def evaluate(model, batch, key):
@@ -109,11 +110,11 @@ def make(config) -> Objective:
         return {
             "sq_error": (y - mean) ** 2,
             "nll": 0.5 * (jnp.log(2 * jnp.pi * var) + (y - mean) ** 2 / var),
-            "bound": jnp.full((n,), model.cache_bound.value),
+            "bound": jnp.full((n,), model.cache_bound[...]),
             "exact_lml": jnp.full(
-                (n,), model.cache_exact.value if collapsed and config.exact else jnp.nan
+                (n,), model.cache_exact[...] if collapsed and config.exact else jnp.nan
             ),
-            "num_inducing": jnp.full((n,), float(model.z.value.shape[0])),
+            "num_inducing": jnp.full((n,), float(model.z[...].shape[0])),
         }
 
     return Objective(loss=loss, evaluate=evaluate, summarize=summarize, sweep_report=sweep_report)
