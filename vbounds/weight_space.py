@@ -13,6 +13,7 @@ variance ``x^2 @ scale^2``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -146,9 +147,12 @@ def elbo(
     """
     num_samples = check_int(num_samples, "num_samples")
     locs, scales, treedef = _check_mean_field(loc, scale)
-    keys = jax.random.split(key, len(locs))
-    eps = [jax.random.normal(k, (num_samples, *m.shape), dtype=m.dtype) for k, m in zip(keys, locs)]
-    samples = [m + s * e for m, s, e in zip(locs, scales, eps)]
+    # One draw for every weight: one random-number op, whatever the number of leaves.
+    dtype = jnp.result_type(*locs)
+    sizes = [m.size for m in locs]
+    flat = jax.random.normal(key, (num_samples, sum(sizes)), dtype=dtype)
+    pieces = jnp.split(flat, list(itertools.accumulate(sizes))[:-1], axis=1)
+    samples = [m + s * e.reshape(num_samples, *m.shape) for m, s, e in zip(locs, scales, pieces)]
 
     def one_draw(leaves):
         weights = jax.tree.unflatten(treedef, leaves)
@@ -257,8 +261,9 @@ def flipout(
       ((3, 4), 2.0)
     """
     x, loc, scale = _dense_args(x, weight_loc, weight_scale)
-    k_eps, k_in, k_out = jax.random.split(key, 3)
+    k_eps, k_signs = jax.random.split(key)
     perturbation = scale * jax.random.normal(k_eps, loc.shape, dtype=loc.dtype)
-    signs_in = jax.random.rademacher(k_in, x.shape, dtype=x.dtype)
-    signs_out = jax.random.rademacher(k_out, (*x.shape[:-1], loc.shape[1]), dtype=x.dtype)
+    fan_in = loc.shape[0]
+    signs = jax.random.rademacher(k_signs, (*x.shape[:-1], fan_in + loc.shape[1]), dtype=x.dtype)
+    signs_in, signs_out = signs[..., :fan_in], signs[..., fan_in:]
     return x @ loc + ((x * signs_in) @ perturbation) * signs_out
