@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from experiments.configs import tcvae_shapes
+from experiments.configs import multimodal_digits, tcvae_shapes
 from vbounds.lab import train_and_evaluate
 from vbounds.lab.data import shapes
 
@@ -51,3 +51,13 @@ def test_tcvae_shapes_smoke_training(tmp_path):
     assert 0.0 <= results["test_mig"] <= 1.0
     # With the whole test split in the batch the MI estimate is at most log N.
     assert results["test_index_code_mi"] <= math.log(324) + 1e-6
+
+
+def test_multimodal_digits_smoke_training(tmp_path):
+    config = multimodal_digits.get_config("smoke")
+    config.objective.method = "moe"  # the DReG path; poe and mopoe share the PoE code
+    results = train_and_evaluate(config, str(tmp_path))
+    for name in ("test_elbo", "test_iwae"):
+        assert math.isfinite(results[name]) and results[name] < 0.0, name
+    for name in ("test_coherence_image_to_label", "test_coherence_label_to_image"):
+        assert 0.0 <= results[name] <= 1.0, name
