@@ -26,7 +26,6 @@ the number of inducing points.
 from __future__ import annotations
 
 import math
-import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
@@ -167,11 +166,12 @@ def sweep_report(jobs: Sequence[Mapping], path: str) -> None:
         ax.set_xlabel("inducing points M")
         ax.legend(fontsize=8)
     left.set_ylabel("nats per training point")
-    right.set_ylabel("standardised units")
+    right.set_ylabel("RMSE (standardised y); NLL (nats per test point)")
     n = sorted({len(g) for g in groups.values()})
-    fig.suptitle(f"Sparse GP regression (mean \u00b1 standard error over {n[0]}-{n[-1]} runs)")
+    runs = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+    fig.suptitle(f"Sparse GP regression (mean \u00b1 standard error over {runs} runs per M)")
     fig.tight_layout()
-    fig.savefig(os.path.join(os.path.dirname(os.path.abspath(path)), os.path.basename(path)))
+    fig.savefig(path, dpi=100)
 
 
 register_objective(
