@@ -181,34 +181,45 @@ def _rl_covariance_quadrature(s, t, hurst):
     return 0.5 * top * np.sum(w * integrand) / math.gamma(a) ** 2
 
 
-@pytest.mark.parametrize("hurst", [0.2, 0.5, 0.8])
-def test_fbm_covariance_matches_quadrature_and_variance(hurst):
-    pairs = [(0.3, 1.0), (0.5, 0.7), (1.0, 2.5)]
+def test_fbm_covariance_matches_quadrature_and_variance():
+    pairs = np.array([(0.3, 1.0), (0.5, 0.7), (1.0, 2.5), (1.7, 1.7), (0.0, 1.0)])
+    hursts = np.array([0.2, 0.5, 0.8])
     with jax.enable_x64(True):
-        for s, t in pairs:
-            got = float(vb.sde.fbm_covariance(s, t, hurst=hurst))
-            np.testing.assert_allclose(got, _rl_covariance_quadrature(s, t, hurst), rtol=1e-8)
-            np.testing.assert_allclose(got, float(vb.sde.fbm_covariance(t, s, hurst=hurst)))
-        var = float(vb.sde.fbm_covariance(1.7, 1.7, hurst=hurst))
-        exact_var = 1.7 ** (2 * hurst) / (2 * hurst * math.gamma(hurst + 0.5) ** 2)
-        np.testing.assert_allclose(var, exact_var, rtol=1e-8)
-        assert float(vb.sde.fbm_covariance(0.0, 1.0, hurst=hurst)) == 0.0
+        got = np.asarray(
+            jax.jit(jax.vmap(lambda h: vb.sde.fbm_covariance(pairs[:, 0], pairs[:, 1], hurst=h)))(
+                hursts
+            )
+        )
+        swapped = np.asarray(vb.sde.fbm_covariance(pairs[:3, 1], pairs[:3, 0], hurst=0.2))
+    for h, row in zip(hursts, got, strict=True):
+        for (s, t), value in zip(pairs[:3], row[:3], strict=True):
+            np.testing.assert_allclose(value, _rl_covariance_quadrature(s, t, h), rtol=1e-8)
+        exact_var = 1.7 ** (2 * h) / (2 * h * math.gamma(h + 0.5) ** 2)
+        np.testing.assert_allclose(row[3], exact_var, rtol=1e-8)
+        assert row[4] == 0.0
+    np.testing.assert_allclose(swapped, got[0, :3], rtol=1e-12)
 
 
-@pytest.mark.parametrize("hurst", [0.3, 0.7])
-def test_mafbm_covariance_approaches_fbm_as_components_grow(hurst):
+def test_mafbm_covariance_approaches_fbm_as_components_grow():
     grid = jnp.linspace(0.05, 1.0, 20)
     s, t = jnp.meshgrid(grid, grid)
-    with jax.enable_x64(True):
+    levels = ((2, 5.0), (4, 20.0), (8, 100.0), (16, 1000.0))
+
+    def max_errors(hurst):
         exact = vb.sde.fbm_covariance(s, t, hurst=hurst)
         errors = []
-        for k, max_rate in ((2, 5.0), (4, 20.0), (8, 100.0), (16, 1000.0)):
+        for k, max_rate in levels:
             rates = vb.sde.mafbm_rates(k, max_rate=max_rate)
             weights = vb.sde.mafbm_weights(hurst, rates, horizon=1.0)
             approx = vb.sde.mafbm_covariance(s, t, weights=weights, rates=rates)
-            errors.append(float(jnp.max(jnp.abs(approx - exact))))
-    assert all(b < a for a, b in zip(errors, errors[1:])), errors
-    assert errors[-1] < 1e-3 * float(jnp.max(exact)) / 0.1  # within 1% of the largest value
+            errors.append(jnp.max(jnp.abs(approx - exact)))
+        return jnp.stack(errors), jnp.max(exact)
+
+    with jax.enable_x64(True):
+        errors, largest = jax.jit(jax.vmap(max_errors))(jnp.array([0.3, 0.7]))
+    errors, largest = np.asarray(errors), np.asarray(largest)
+    assert np.all(np.diff(errors, axis=1) < 0), errors
+    assert np.all(errors[:, -1] < 0.01 * largest), errors  # within 1% of the largest value
 
 
 def test_mafbm_covariance_of_one_ou_component_and_weights_at_brownian_motion():

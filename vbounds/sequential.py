@@ -464,9 +464,12 @@ def _ancestors(key, log_w: jax.Array, resampling: str) -> jax.Array:
     """Ancestor indices ``[K]`` drawn with probabilities ``softmax(log_w)``."""
     k = log_w.shape[0]
     if resampling == "multinomial":
-        return jax.random.categorical(key, log_w, shape=(k,))
-    # Systematic: one uniform, K evenly spaced points through the cumulative weights.
-    points = (jax.random.uniform(key, dtype=log_w.dtype) + jnp.arange(k, dtype=log_w.dtype)) / k
+        # K independent uniforms through the cumulative weights: O(K log K), where
+        # jax.random.categorical with K draws would build K x K Gumbel noise.
+        points = jax.random.uniform(key, (k,), dtype=log_w.dtype)
+    else:
+        # Systematic: one uniform, K evenly spaced points.
+        points = (jax.random.uniform(key, dtype=log_w.dtype) + jnp.arange(k, dtype=log_w.dtype)) / k
     cumulative = jnp.cumsum(jax.nn.softmax(log_w))
     return jnp.minimum(jnp.searchsorted(cumulative, points), k - 1)
 
