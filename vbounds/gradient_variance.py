@@ -140,15 +140,9 @@ def gradient_draws(key: jax.Array, grad_fn: Callable[[jax.Array], Any], *, num_d
       The pytree of ``grad_fn``'s output with leaves ``[N, ...]`` (``jax.vmap`` over keys).
 
     Examples:
-      >>> make_q = lambda p: distrax.MultivariateNormalDiag(p["loc"], p["scale"])
-      >>> log_joint = lambda z: -0.5 * jnp.sum(z**2, axis=-1)
-      >>> params = {"loc": jnp.ones(2), "scale": jnp.ones(2)}
-      >>> def grad_fn(key):
-      ...     surrogate = lambda p: vb.estimate(key, log_joint, make_q, p, num_samples=1,
-      ...                                       bound="elbo").surrogate
-      ...     return jax.grad(surrogate)(params)
+      >>> grad_fn = lambda key: {"w": 3.0 + jax.random.normal(key, (2,))}  # a noisy gradient
       >>> draws = vb.gradient_variance.gradient_draws(jax.random.key(0), grad_fn, num_draws=8)
-      >>> draws["loc"].shape
+      >>> draws["w"].shape
       (8, 2)
     """
     num_draws = check_int(num_draws, "num_draws")
