@@ -126,25 +126,26 @@ def test_mvae_elbo_sums_the_subset_evidences():
     np.testing.assert_allclose(one, _log_evidence(X[:1], S[:1]), rtol=1e-5)
 
 
-@pytest.mark.parametrize("dreg", [False, True])
-@pytest.mark.parametrize("bound", ["elbo", "iwae"])
+@pytest.mark.parametrize(("bound", "dreg"), [("elbo", False), ("iwae", True)])
 def test_moe_elbo_equals_the_evidence_when_every_expert_is_the_posterior(bound, dreg):
     ll = _log_likelihood(X, S)
     post_mean, post_lv = _posterior(X, S)
     mu = jnp.asarray(np.tile(post_mean, (3, 1)), jnp.float32)
     lv = jnp.asarray(np.tile(post_lv, (3, 1)), jnp.float32)
 
-    def f(mu, lv):
-        return MM.moe_elbo(jax.random.key(3), ll, mu, lv, num_samples=4, bound=bound, dreg=dreg)
+    def f(mu, lv, mask):
+        return MM.moe_elbo(
+            jax.random.key(3), ll, mu, lv, mask=mask, num_samples=4, bound=bound, dreg=dreg
+        )
 
-    np.testing.assert_allclose(f(mu, lv), _log_evidence(X, S), rtol=1e-5)
+    value_and_grad = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
+    value, grads = value_and_grad(mu, lv, jnp.ones(3, bool))
+    np.testing.assert_allclose(value, _log_evidence(X, S), rtol=1e-5)
     if dreg:  # the doubly-reparameterised gradient vanishes at the exact posterior
-        grads = jax.grad(f, argnums=(0, 1))(mu, lv)
         np.testing.assert_allclose(np.concatenate([g.ravel() for g in grads]), 0.0, atol=1e-5)
     mask = jnp.array([False, True, False])  # only x_2 observed, its expert its posterior
     m2, l2 = _posterior(X[1:2], S[1:2])
-    mu2, lv2 = mu.at[1].set(m2), lv.at[1].set(l2)
-    value = MM.moe_elbo(jax.random.key(4), ll, mu2, lv2, mask=mask, bound=bound, dreg=dreg)
+    value, _ = value_and_grad(mu.at[1].set(m2), lv.at[1].set(l2), mask)
     np.testing.assert_allclose(value, _log_evidence(X[1:2], S[1:2]), rtol=1e-5)
 
 
