@@ -10,6 +10,7 @@ scikit-learn, matplotlib and tqdm; the core ``vbounds`` needs none of them.
 from vbounds.lab.config import REQUIRED_FIELDS, make_optimizer, validate
 from vbounds.lab.data import Dataset, load_dataset
 from vbounds.lab.metrics import MetricsLog, read_metrics
+from vbounds.lab.mi_estimate import MIEstimate, estimate_mi
 from vbounds.lab.models import build_model
 from vbounds.lab.objectives import Objective, make_objective, per_example
 from vbounds.lab.registry import (
@@ -32,11 +33,13 @@ __all__ = [
     "REQUIRED_FIELDS",
     "Component",
     "Dataset",
+    "MIEstimate",
     "MetricsLog",
     "Objective",
     "TrainingDivergedError",
     "build_model",
     "create_state",
+    "estimate_mi",
     "eval_step",
     "format_table",
     "load_dataset",

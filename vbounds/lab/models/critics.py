@@ -5,15 +5,48 @@ Every critic maps a batch ``x [N, dx]`` and a batch ``y [M, dy]`` to the score m
 ``vb.mi.infonce(critic(x, y))`` and, scoring a block of rows against all of ``y``, into
 ``vb.mi.from_critic(critic, x, y, chunk_size=...)``. Defaults follow Poole et al. (2019):
 two hidden layers of 256 ReLU units, embeddings of 32; baseline hidden 512.
+
+The hidden layers of an MLP critic or baseline are given either as ``hidden`` units in each
+of ``layers`` layers, or as a sequence of widths ``hidden=(512, 128)`` (one layer per
+entry; ``layers`` is then not used); ``activation`` names any of
+:data:`vbounds.lab.models.layers.ACTIVATIONS`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from vbounds.lab.models.layers import MLP
+
+
+def hidden_widths(hidden: int | Sequence[int], layers: int) -> tuple[int, ...]:
+    """The hidden layer widths: ``(hidden,) * layers`` for an int, else ``tuple(hidden)``.
+
+    Raises:
+      ValueError: a width or ``layers`` that is not a positive int (``layers`` may be 0
+        with an int ``hidden``: a linear map), or an empty sequence.
+    """
+    if (
+        isinstance(hidden, bool)
+        or not isinstance(hidden, int | Sequence)
+        or isinstance(hidden, str)
+    ):
+        raise ValueError(f"hidden must be a positive int or a sequence of them, got {hidden!r}")
+    if isinstance(hidden, int):
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
+            raise ValueError(f"layers must be a non-negative int, got {layers!r}")
+        widths = (hidden,) * layers
+    else:
+        widths = tuple(hidden)
+        if not widths:
+            raise ValueError("hidden must not be an empty sequence (use a bilinear critic)")
+    if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+        raise ValueError(f"hidden widths must be positive ints, got {hidden!r}")
+    return widths
 
 
 class SeparableCritic(nnx.Module):
@@ -24,14 +57,15 @@ class SeparableCritic(nnx.Module):
         x_dim: int,
         y_dim: int,
         *,
-        hidden: int = 256,
+        hidden: int | Sequence[int] = 256,
         layers: int = 2,
         embed_dim: int = 32,
         activation: str = "relu",
         rngs: nnx.Rngs,
     ):
-        self.g = MLP(x_dim, (hidden,) * layers, embed_dim, activation=activation, rngs=rngs)
-        self.h = MLP(y_dim, (hidden,) * layers, embed_dim, activation=activation, rngs=rngs)
+        widths = hidden_widths(hidden, layers)
+        self.g = MLP(x_dim, widths, embed_dim, activation=activation, rngs=rngs)
+        self.h = MLP(y_dim, widths, embed_dim, activation=activation, rngs=rngs)
 
     def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
         return self.g(x) @ self.h(y).T
@@ -45,12 +79,13 @@ class ConcatCritic(nnx.Module):
         x_dim: int,
         y_dim: int,
         *,
-        hidden: int = 256,
+        hidden: int | Sequence[int] = 256,
         layers: int = 2,
         activation: str = "relu",
         rngs: nnx.Rngs,
     ):
-        self.mlp = MLP(x_dim + y_dim, (hidden,) * layers, 1, activation=activation, rngs=rngs)
+        widths = hidden_widths(hidden, layers)
+        self.mlp = MLP(x_dim + y_dim, widths, 1, activation=activation, rngs=rngs)
 
     def __call__(self, x: jax.Array, y: jax.Array) -> jax.Array:
         n, m = x.shape[0], y.shape[0]
@@ -83,12 +118,12 @@ class BaselineMLP(nnx.Module):
         self,
         y_dim: int,
         *,
-        hidden: int = 512,
+        hidden: int | Sequence[int] = 512,
         layers: int = 2,
         activation: str = "relu",
         rngs: nnx.Rngs,
     ):
-        self.mlp = MLP(y_dim, (hidden,) * layers, 1, activation=activation, rngs=rngs)
+        self.mlp = MLP(y_dim, hidden_widths(hidden, layers), 1, activation=activation, rngs=rngs)
 
     def __call__(self, y: jax.Array) -> jax.Array:
         return self.mlp(y)[..., 0]

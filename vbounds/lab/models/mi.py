@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 import vbounds as vb
-from vbounds.lab.models.critics import CRITICS, BaselineMLP
+from vbounds.lab.models.critics import CRITICS, BaselineMLP, hidden_widths
 from vbounds.lab.models.layers import ACTIVATIONS
 from vbounds.lab.registry import register_model
 
@@ -79,10 +79,11 @@ def make_mi_critic(config, *, rngs: nnx.Rngs, example_batch: dict) -> MICritic:
     """The critic named by ``config.critic`` (``separable``, ``concat`` or ``bilinear``)
     and an MLP baseline, sized from the example batch's ``x`` and ``y``.
 
-    ``hidden`` units in each of ``layers`` hidden layers (``embed_dim`` outputs of each
-    separable embedding; a bilinear critic has no hidden layers); the baseline has
-    ``baseline_hidden`` units in ``layers`` layers. The critic is initialised before the
-    baseline from the same keys.
+    The critic's hidden layers are ``hidden_sizes`` when it is set (a sequence of widths,
+    one layer each), else ``layers`` layers of ``hidden`` units; ``embed_dim`` is the
+    output size of each separable embedding; a bilinear critic has no hidden layers. The
+    baseline has as many layers as the critic, of ``baseline_hidden`` units. The critic
+    is initialised before the baseline from the same keys.
     """
     if config.critic not in CRITICS:
         raise ValueError(f"model.critic must be one of {sorted(CRITICS)}, got {config.critic!r}")
@@ -90,22 +91,27 @@ def make_mi_critic(config, *, rngs: nnx.Rngs, example_batch: dict) -> MICritic:
         raise ValueError(
             f"model.activation must be one of {sorted(ACTIVATIONS)}, got {config.activation!r}"
         )
-    hidden, layers = _positive_int(config, "hidden"), _positive_int(config, "layers")
-    embed_dim, baseline_hidden = (
-        _positive_int(config, "embed_dim"),
-        _positive_int(config, "baseline_hidden"),
-    )
+    if config.hidden_sizes is None:
+        widths = (_positive_int(config, "hidden"),) * _positive_int(config, "layers")
+    else:
+        try:
+            widths = hidden_widths(config.hidden_sizes, 0)
+        except ValueError as error:
+            raise ValueError(
+                "model.hidden_sizes must be None or a non-empty sequence of positive ints, "
+                f"got {config.hidden_sizes!r}"
+            ) from error
+    embed_dim = _positive_int(config, "embed_dim")
+    baseline_widths = (_positive_int(config, "baseline_hidden"),) * len(widths)
     x_dim, y_dim = _feature_dim(example_batch, "x"), _feature_dim(example_batch, "y")
-    net = dict(hidden=hidden, layers=layers, activation=config.activation, rngs=rngs)
+    net = dict(hidden=widths, activation=config.activation, rngs=rngs)
     if config.critic == "separable":
         critic = CRITICS["separable"](x_dim, y_dim, embed_dim=embed_dim, **net)
     elif config.critic == "concat":
         critic = CRITICS["concat"](x_dim, y_dim, **net)
     else:
         critic = CRITICS["bilinear"](x_dim, y_dim, rngs=rngs)
-    baseline = BaselineMLP(
-        y_dim, hidden=baseline_hidden, layers=layers, activation=config.activation, rngs=rngs
-    )
+    baseline = BaselineMLP(y_dim, hidden=baseline_widths, activation=config.activation, rngs=rngs)
     return MICritic(critic, baseline)
 
 
@@ -114,6 +120,8 @@ DEFAULTS = {
     "critic": "separable",
     "hidden": 256,
     "layers": 2,
+    # A sequence of hidden widths replaces `hidden` x `layers`, e.g. (512, 128).
+    "hidden_sizes": None,
     "embed_dim": 32,
     "baseline_hidden": 512,
     "activation": "relu",
