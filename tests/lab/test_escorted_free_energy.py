@@ -31,7 +31,7 @@ def test_escort_map_inverse_and_log_determinant_are_exact():
     back, log_det_inv = model.inverse(y)
     np.testing.assert_allclose(back, x, atol=1e-5)
     np.testing.assert_allclose(log_det_inv, -log_det, atol=1e-5)
-    jacobians = jax.vmap(jax.jacfwd(lambda v: model.forward(v[None])[0][0]))(x)
+    jacobians = jax.jit(jax.vmap(jax.jacfwd(lambda v: model.forward(v[None])[0][0])))(x)
     np.testing.assert_allclose(log_det, jnp.linalg.slogdet(jacobians)[1], atol=1e-4)
 
 
@@ -40,7 +40,7 @@ def test_untrained_map_gives_the_plain_works_and_the_exact_delta_f():
     assert objective.exact_delta_f(config) == math.log(9.0)
     # The potentials normalise to Z_A = 2 pi base^2 and Z_B = 2 pi mode^2: a grid sum.
     u_a, u_b = objective.potentials(config)
-    grid = jnp.linspace(-8.0, 8.0, 801)
+    grid = jnp.linspace(-8.0, 8.0, 321)
     points = jnp.stack(jnp.meshgrid(grid, grid), -1).reshape(-1, 2)
     cell = (grid[1] - grid[0]) ** 2
     z_a, z_b = [float(jnp.sum(jnp.exp(-u(points))) * cell) for u in (u_a, u_b)]
