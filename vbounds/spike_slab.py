@@ -260,7 +260,7 @@ def mixed_gradient_surrogate(
       >>> x, y = jnp.eye(2), jnp.array([0.0, 2.0])
       >>> surrogate = lambda q, key: ss.mixed_gradient_surrogate(key, x, y, q, **hyper)
       >>> keys = jax.random.split(jax.random.key(0), 20000)
-      >>> grads = jax.vmap(jax.grad(surrogate), in_axes=(None, 0))(q, keys)
+      >>> grads = jax.jit(jax.vmap(jax.grad(surrogate), in_axes=(None, 0)))(q, keys)
       >>> exact = jax.grad(lambda q: ss.elbo(x, y, q, **hyper))(q)
       >>> mean = jax.tree.map(lambda g: g.mean(0), grads)  # Monte Carlo vs closed form:
       >>> round(float(mean.slab_mean[1]), 1), round(float(exact.slab_mean[1]), 1)
