@@ -90,3 +90,20 @@ def per_example(fn: Callable) -> Callable:
         return -jnp.mean(surrogate), jax.tree.map(jnp.mean, metrics)
 
     return loss
+
+
+def expected_calibration_error(confidence, correct, num_bins: int = 10) -> float:
+    """``sum_b (n_b / N) |accuracy_b - confidence_b|`` over equal-width confidence bins.
+
+    Naeini, Cooper & Hauskrecht (2015); Guo et al., On Calibration of Modern Neural
+    Networks (2017). ``confidence`` is the largest predictive probability, ``correct``
+    whether its class is the label; the top bin includes confidence 1.
+    """
+    confidence = np.asarray(confidence, np.float64)
+    correct = np.asarray(correct, np.float64)
+    bins = np.minimum((confidence * num_bins).astype(int), num_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        members = bins == b
+        total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total / confidence.size)

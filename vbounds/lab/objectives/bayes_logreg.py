@@ -33,7 +33,7 @@ import numpy as np
 
 import vbounds as vb
 from vbounds.lab.models.bayes_logreg import log_likelihood
-from vbounds.lab.objectives.base import Objective
+from vbounds.lab.objectives.base import Objective, expected_calibration_error
 from vbounds.lab.registry import register_objective
 
 #: Declared hyperparameters of ``bayes_logreg``.
@@ -64,24 +64,12 @@ def _check(config) -> None:
         raise ValueError(f"objective.prior_variance must be positive, got {config.prior_variance}")
 
 
-def expected_calibration_error(confidence, correct, num_bins: int = NUM_BINS) -> float:
-    """``sum_b |B_b| / N * |accuracy(B_b) - mean confidence(B_b)|`` over equal-width bins."""
-    confidence = np.asarray(confidence, np.float64)
-    correct = np.asarray(correct, np.float64)
-    bins = np.minimum((confidence * num_bins).astype(int), num_bins - 1)
-    total = 0.0
-    for b in np.unique(bins):
-        members = bins == b
-        total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
-    return float(total / len(confidence))
-
-
 def summarize(outputs: Mapping) -> dict:
     """Mean test log-likelihood and accuracy, and the expected calibration error."""
     return {
         "test_log_lik": float(np.mean(np.asarray(outputs["log_lik"], np.float64))),
         "test_accuracy": float(np.mean(np.asarray(outputs["correct"], np.float64))),
-        "test_ece": expected_calibration_error(outputs["confidence"], outputs["correct"]),
+        "test_ece": expected_calibration_error(outputs["confidence"], outputs["correct"], NUM_BINS),
     }
 
 

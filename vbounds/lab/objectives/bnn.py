@@ -30,7 +30,7 @@ import numpy as np
 
 import vbounds as vb
 from vbounds.lab.models.bnn import SAMPLERS
-from vbounds.lab.objectives.base import Objective
+from vbounds.lab.objectives.base import Objective, expected_calibration_error
 from vbounds.lab.registry import register_objective
 
 ESTIMATORS = (*SAMPLERS, "map")
@@ -67,24 +67,6 @@ def _check(config) -> None:
     for key in ("prior_scale1", "prior_scale2"):
         if not config[key] > 0:
             raise ValueError(f"objective.{key} must be positive, got {config[key]!r}")
-
-
-def expected_calibration_error(confidence, correct, num_bins: int = 15) -> float:
-    """``sum_b (n_b / N) |accuracy_b - confidence_b|`` over equal-width confidence bins.
-
-    Naeini, Cooper & Hauskrecht (2015); Guo et al., On Calibration of Modern Neural
-    Networks (2017). ``confidence`` is the largest predictive probability, ``correct``
-    whether its class is the label.
-    """
-    confidence = np.asarray(confidence, np.float64)
-    correct = np.asarray(correct, np.float64)
-    bins = np.minimum((confidence * num_bins).astype(int), num_bins - 1)
-    total = 0.0
-    for b in range(num_bins):
-        members = bins == b
-        if members.any():
-            total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
-    return float(total / confidence.size)
 
 
 def make(config) -> Objective:
