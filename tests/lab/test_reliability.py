@@ -205,6 +205,20 @@ def test_main_exits_non_zero_with_one_readable_line(tmp_path):
     assert "Traceback" not in run.stderr
 
 
+def test_a_resume_between_logged_rows_averages_the_same_steps(tmp_path):
+    # Checkpoints at 3 and 6, rows every 2 steps: the checkpoint at 3 falls inside the
+    # window of the row at 4. A run killed after it (simulated by deleting the newer
+    # checkpoint) must log the row at 4 over steps 3-4, as the uninterrupted run did.
+    config = tiny_config(num_steps=6, checkpoint_every=3, log_every=2, eval_every=6)
+    train_and_evaluate(config, str(tmp_path / "clean"))
+    shutil.copytree(tmp_path / "clean", tmp_path / "killed")
+    shutil.rmtree(tmp_path / "killed" / "checkpoints" / "6")
+    train_and_evaluate(config, str(tmp_path / "killed"))
+    want = _no_time(_rows(tmp_path / "clean"))
+    assert [r["step"] for r in want] == [2, 4, 6, 6]
+    assert _no_time(_rows(tmp_path / "killed")) == want
+
+
 _KILLABLE = [
     sys.executable,
     "-m",

@@ -65,6 +65,57 @@ class MetricsLog:
             f.writelines(json.dumps(row) + "\n" for row in kept)
         os.replace(tmp, path)
 
+    @property
+    def _window_path(self) -> str:
+        return os.path.join(os.path.dirname(self.path), "metrics_window.json")
+
+    def save_window(self, step: int, rows: list[dict], *, keep: int = 4) -> None:
+        """Records the per-step metrics not yet averaged into a row, as of ``step``.
+
+        Called just before the checkpoint of ``step`` is saved: a run resumed from that
+        checkpoint then averages its next row over the same steps as an uninterrupted
+        run. The windows of the ``keep`` newest steps are kept, so a fallback to an
+        older checkpoint (the newest one damaged) finds its window too.
+        """
+        if not self.enabled:
+            return
+        windows = self._windows()
+        windows[str(step)] = [{k: _json_value(v) for k, v in r.items()} for r in rows]
+        newest = sorted(windows, key=int)[-keep:]
+        tmp = self._window_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({k: windows[k] for k in newest}, f)
+        os.replace(tmp, self._window_path)
+
+    def window(self, step: int, *, log_every: int) -> list[dict]:
+        """The per-step metrics recorded by :meth:`save_window` for ``step``.
+
+        Empty when ``step`` is on a logging boundary. When it is not and no window was
+        recorded (a log from an older version), the next row averages fewer steps and a
+        warning says so.
+        """
+        if step % log_every == 0:
+            return []
+        rows = self._windows().get(str(step))
+        if rows is None:
+            logger.warning(
+                "no record of the metrics between the last logged step and the checkpoint "
+                "at step %d: the next row averages only the steps after it",
+                step,
+            )
+            return []
+        return [{k: float(v) for k, v in r.items()} for r in rows]
+
+    def _windows(self) -> dict:
+        try:
+            with open(self._window_path) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError:
+            logger.warning("%s is damaged; ignoring it", self._window_path)
+            return {}
+
     def write(self, row: Mapping) -> None:
         """Appends ``row`` (which must hold ``step``)."""
         if self.enabled:

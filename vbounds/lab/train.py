@@ -279,7 +279,10 @@ def _run(config, workdir, plan, changes, is_chief) -> dict:
         return {"step": step, **summary, "wall_time": time.time() - t0}
 
     t0 = time.time()
-    pending, unlogged, results = [], [], {}
+    pending, results = [], {}
+    # Per-step metrics since the last logged row (restored with the checkpoint, so a
+    # resumed run's next row averages the same steps as an uninterrupted one).
+    unlogged = log.window(start, log_every=plan.log_every) if is_chief else []
     bar = tqdm(
         range(start, config.num_steps),
         initial=start,
@@ -314,6 +317,7 @@ def _run(config, workdir, plan, changes, is_chief) -> dict:
                     f"training diverged: the parameters are non-finite at step {done}; no "
                     "checkpoint was written"
                 )
+            log.save_window(done, unlogged)
             ckpt.save(checkpoints, done, state)
     bar.close()
     checkpoints.wait_until_finished()
