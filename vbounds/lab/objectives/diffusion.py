@@ -45,6 +45,7 @@ from matplotlib.figure import Figure
 import vbounds as vb
 from vbounds.lab.models.diffusion import categorical_ancestral_sample
 from vbounds.lab.objectives.base import Objective
+from vbounds.lab.objectives.catflow import SAMPLE_METRIC_DEFAULTS, with_sample_metric
 from vbounds.lab.registry import register_objective
 from vbounds.lab.report import split_rows
 
@@ -525,13 +526,16 @@ def make(config) -> Objective:
     """
     _check(config)
     family = _family(config)
-    return Objective(
+    objective = Objective(
         loss=make_loss(family),
         evaluate=make_evaluate(family, config.eval_repeats),
         summarize=summarize,
         report=make_report(family, config),
         sweep_report=sweep_report,
     )
+    if config.name not in GAUSSIAN:  # opt-in sample MMD^2 (objective.sample_metric)
+        objective = with_sample_metric(objective, family.sample, config)
+    return objective
 
 
 _EVAL = {"eval_repeats": 20, "sample_steps": 100}
@@ -544,9 +548,15 @@ _GAUSSIAN_DEFAULTS = {
 _DEFAULTS = {
     "vdm": _GAUSSIAN_DEFAULTS,
     "mulan": _GAUSSIAN_DEFAULTS,
-    "d3pm": {"noise": "uniform", "num_steps": 50, "parameterization": "mixture", **_EVAL},
-    "mdlm": {"schedule": "linear", **_EVAL},
-    "udlm": {"schedule": "linear", **_EVAL},
+    "d3pm": {
+        "noise": "uniform",
+        "num_steps": 50,
+        "parameterization": "mixture",
+        **_EVAL,
+        **SAMPLE_METRIC_DEFAULTS,  # the sample MMD^2 of the catflow objective, off
+    },
+    "mdlm": {"schedule": "linear", **_EVAL, **SAMPLE_METRIC_DEFAULTS},
+    "udlm": {"schedule": "linear", **_EVAL, **SAMPLE_METRIC_DEFAULTS},
 }
 _DOCS = {
     "vdm": "VDM's negative ELBO, discretised decoder (Kingma et al. 2021), bits/dim",
