@@ -42,6 +42,11 @@ from vbounds.diffusion.learned import nfdm_vlb as nfdm_vlb
 from vbounds.diffusion.mulan import AuxiliaryVLBTerms as AuxiliaryVLBTerms
 from vbounds.diffusion.mulan import auxiliary_kl as auxiliary_kl
 from vbounds.diffusion.mulan import mulan_vlb as mulan_vlb
+from vbounds.diffusion.multitask import Modality as Modality
+from vbounds.diffusion.multitask import MultitaskVLBTerms as MultitaskVLBTerms
+from vbounds.diffusion.multitask import init_monotone_path as init_monotone_path
+from vbounds.diffusion.multitask import monotone_path as monotone_path
+from vbounds.diffusion.multitask import multitask_vlb as multitask_vlb
 from vbounds.diffusion.schedules import cosine_gamma as cosine_gamma
 from vbounds.diffusion.schedules import gamma_from_alpha_bar as gamma_from_alpha_bar
 from vbounds.diffusion.schedules import init_monotone_gamma as init_monotone_gamma
