@@ -148,8 +148,10 @@ def reference_metrics(
 
     ``train``: ``N * R`` training images drawn without replacement (the metric of a model
     that reproduces the data distribution, up to the train/test difference);
-    ``bernoulli``: ``N * R`` images of independent pixels with the training marginals.
-    Each is averaged over ``draws`` independent draws.
+    ``bernoulli``: ``N * R`` images of independent pixels with the training marginals;
+    ``train_flip5``: the training subset with each pixel flipped with probability 0.05 (a
+    calibration: the metric of near-perfect digits with pixel noise). Each is averaged
+    over ``draws`` independent draws.
 
     Args:
       dataset: a :class:`~vbounds.lab.data.levels.ClassDataset` (binary).
@@ -159,7 +161,7 @@ def reference_metrics(
       seed: numpy seed.
 
     Returns:
-      ``{"train": (mean, sd), "bernoulli": (mean, sd)}`` over the draws.
+      ``{name: (mean, sd)}`` over the draws, for ``train``, ``bernoulli``, ``train_flip5``.
     """
     rng = np.random.default_rng(seed)
     test, train = np.asarray(dataset.x_test), np.asarray(dataset.x_train)
@@ -167,13 +169,52 @@ def reference_metrics(
     if count > len(train):
         raise ValueError(f"{count} samples requested, the training split has {len(train)}")
     marginal = train.mean(0)
-    values = {"train": [], "bernoulli": []}
+    values = {"train": [], "bernoulli": [], "train_flip5": []}
     for _ in range(draws):
         subset = train[rng.choice(len(train), count, replace=False)]
         values["train"].append(mmd_squared(subset, test, scale=scale))
         bern = (rng.random((count, train.shape[1])) < marginal).astype(np.int32)
         values["bernoulli"].append(mmd_squared(bern, test, scale=scale))
+        flipped = np.where(rng.random(subset.shape) < 0.05, 1 - subset, subset)
+        values["train_flip5"].append(mmd_squared(flipped, test, scale=scale))
     return {k: (float(np.mean(v)), float(np.std(v, ddof=1))) for k, v in values.items()}
+
+
+def samples_figure(runs: dict, path: str, *, num_samples: int = 16, seed: int = 0) -> None:
+    """One figure of ``num_samples`` samples of each trained run, beside test images.
+
+    Args:
+      runs: ``{label: workdir}`` of trained ``catflow``, ``d3pm``, ``mdlm`` or ``udlm`` runs
+        (restored by :func:`vbounds.lab.analysis.load_run`; each samples as in its
+        evaluation).
+      path: the PNG to write.
+      num_samples: images per panel (a square number).
+      seed: PRNG seed of the samples.
+    """
+    from vbounds.lab.analysis import load_run
+    from vbounds.lab.objectives import diffusion
+
+    panels, dataset = [], None
+    for label, workdir in runs.items():
+        config, dataset, model = load_run(workdir)
+        objective = config.objective
+        maker = make_sampler if objective.name == "catflow" else diffusion.make_sampler
+        sample = maker(objective)
+        graphdef, state = nnx.split(model)
+        draw = jax.jit(lambda s, k, g=graphdef, f=sample: f(nnx.merge(g, s), k, num_samples))
+        panels.append((label, np.asarray(draw(state, jax.random.key(seed)))))
+    if dataset is not None:
+        panels.append(("test images", np.asarray(dataset.x_test[:num_samples])))
+    fig = Figure(figsize=(2.6 * len(panels), 3.0))
+    cmap = matplotlib.colormaps["gray_r"].with_extremes(bad="#c8d8e8")
+    for ax, (label, images) in zip(
+        np.atleast_1d(fig.subplots(1, len(panels))), panels, strict=True
+    ):
+        ax.imshow(diffusion._sample_grid(images), cmap=cmap, vmin=0, vmax=1)
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 # ----------------------------------------------------------------------------- CatFlow
