@@ -1,6 +1,7 @@
 """CatFlow in the framework: the catflow objective's loss is vb.flow.catflow_loss per pixel,
-the sample MMD^2 matches a hand computation, the opt-in metric leaves the D3PM evaluation's
-draws unchanged, and the smoke config trains and writes the metric."""
+the sample MMD^2 matches a hand computation, the opt-in metric passes an evaluation's
+outputs and key through unchanged (opt-in for D3PM / MDLM / UDLM), and the smoke config trains
+and writes the metric."""
 
 import importlib
 import math
@@ -14,9 +15,9 @@ from flax import nnx
 import vbounds as vb
 from vbounds.lab import train_and_evaluate
 from vbounds.lab.models.catflow import CatFlowMLP
-from vbounds.lab.models.diffusion import DiscreteDenoiser
 from vbounds.lab.objectives import make_objective
-from vbounds.lab.objectives.catflow import mmd_squared
+from vbounds.lab.objectives.base import Objective
+from vbounds.lab.objectives.catflow import mmd_squared, with_sample_metric
 from vbounds.lab.registry import lookup
 
 
@@ -46,12 +47,6 @@ def test_catflow_loss_and_evaluation_are_the_core_loss():
     np.testing.assert_allclose(loss, np.mean(by_hand) / d, rtol=1e-5)
     np.testing.assert_allclose(metrics["ce_bits"], loss / math.log(2), rtol=1e-6)
 
-    outputs = _jit(objective.evaluate, model)({"x": x}, key)
-    assert outputs["sample_metric"]["samples"].shape == (4, 2, d)
-    summary = objective.summarize(outputs)
-    assert {"test_ce", "test_ce_bits", "test_sample_mmd2"} <= set(summary)
-    np.testing.assert_allclose(summary["test_ce_bits"], summary["test_ce"] / math.log(2), 1e-6)
-
 
 def test_mmd_squared_against_a_hand_computation():
     x = np.array([[0, 1, 1], [1, 1, 0], [0, 0, 0]])
@@ -72,23 +67,41 @@ def test_mmd_squared_against_a_hand_computation():
         mmd_squared(x[:, :2], y)
 
 
-def test_the_opt_in_sample_metric_keeps_the_d3pm_evaluation():
-    model = DiscreteDenoiser(6, num_classes=2, hidden_sizes=(8,), rngs=nnx.Rngs(0))
-    x = jax.random.bernoulli(jax.random.key(0), 0.3, (3, 6)).astype(jnp.int32)
-    common = dict(noise="absorbing", num_steps=4, eval_repeats=2)
-    plain = _objective("d3pm", **common)
-    scored = _objective("d3pm", **common, sample_metric=True, sample_repeats=2)
-    key = jax.random.key(2)
-    before = _jit(plain.evaluate, model)({"x": x}, key)
-    after = _jit(scored.evaluate, model)({"x": x}, key)
-    np.testing.assert_array_equal(before["bpd"], after["bpd"])
-    samples = np.asarray(after["sample_metric"]["samples"])
-    assert samples.shape == (3, 2, 6) and set(np.unique(samples)) <= {0, 1}
-    summary = scored.summarize(after)
-    assert summary["test_bpd"] == plain.summarize(before)["test_bpd"]
-    assert np.isfinite(summary["test_sample_mmd2"])
+def test_the_sample_metric_passes_the_evaluation_through_with_its_key():
+    seen = []
+
+    def evaluate(model, batch, key):
+        seen.append(key)
+        return {"value": batch["x"].sum(1)}
+
+    def sample(model, key, n):
+        return jax.random.bernoulli(key, 0.5, (n, 3)).astype(jnp.int32)
+
+    config = lookup("objective", "mdlm").config("mdlm", sample_metric=True, sample_repeats=2)
+    base = Objective(loss=None, evaluate=evaluate, summarize=lambda o: {"v": o["value"].sum()})
+    scored = with_sample_metric(base, sample, config)
+    x, key = jnp.array([[0, 1, 1], [1, 0, 0], [1, 1, 1]]), jax.random.key(3)
+    outputs = scored.evaluate(None, {"x": x}, key)
+    assert len(seen) == 1 and (jax.random.key_data(seen[0]) == jax.random.key_data(key)).all()
+    np.testing.assert_array_equal(outputs["value"], [2, 1, 3])
+    samples = np.asarray(sample(None, jax.random.fold_in(key, 0x5A3), 6)).reshape(3, 2, 3)
+    np.testing.assert_array_equal(outputs["sample_metric"]["samples"], samples)
+    summary = scored.summarize(outputs)
+    assert summary["v"] == 6
+    assert summary["test_sample_mmd2"] == mmd_squared(samples.reshape(6, 3), x, scale=16.0)
+    assert with_sample_metric(base, sample, lookup("objective", "mdlm").config("mdlm")) is base
     with pytest.raises(ValueError, match="sample_repeats"):
         _objective("mdlm", sample_metric=True, sample_repeats=0)
+
+
+@pytest.mark.parametrize("name", ["d3pm", "mdlm", "udlm"])
+def test_the_discrete_diffusions_add_the_metric_only_when_asked(name):
+    # Off by default (existing runs unchanged); the evaluation itself runs in the committed
+    # catflow_digits results (compiling D3PM's here would cost ~10 s).
+    assert lookup("objective", name).config(name).sample_metric is False
+    plain, scored = _objective(name), _objective(name, sample_metric=True)
+    assert plain.evaluate.__name__ == "evaluate"
+    assert scored.evaluate.__name__ == "evaluate_with_samples"
 
 
 def test_catflow_digits_smoke_trains_and_writes_the_sample_metric(tmp_path):
