@@ -14,10 +14,12 @@ from flax import nnx
 
 import vbounds as vb
 from vbounds.lab import train_and_evaluate
+from vbounds.lab.data.levels import ClassDataset
 from vbounds.lab.models.catflow import CatFlowMLP
 from vbounds.lab.objectives import make_objective
 from vbounds.lab.objectives.base import Objective
-from vbounds.lab.objectives.catflow import mmd_squared, with_sample_metric
+from vbounds.lab.objectives.catflow import mmd_squared, reference_metrics, with_sample_metric
+from vbounds.lab.objectives.diffusion import eval_times
 from vbounds.lab.registry import lookup
 
 
@@ -32,7 +34,7 @@ def _jit(fn, model):
     return lambda batch, key: compiled(state, batch, key)
 
 
-def test_catflow_loss_and_evaluation_are_the_core_loss():
+def test_catflow_loss_is_the_core_loss_per_pixel():
     d = 6
     model = CatFlowMLP(d, num_classes=2, hidden_sizes=(8,), rngs=nnx.Rngs(0))
     objective = _objective("catflow", eval_repeats=2, sample_steps=3, sample_repeats=2)
@@ -46,6 +48,16 @@ def test_catflow_loss_and_evaluation_are_the_core_loss():
     by_hand = [one(x[b], (keys[b], times[b])) for b in range(4)]  # one example at a time
     np.testing.assert_allclose(loss, np.mean(by_hand) / d, rtol=1e-5)
     np.testing.assert_allclose(metrics["ce_bits"], loss / math.log(2), rtol=1e-6)
+
+    # The test evaluation: image b averages eval_repeats draws (two stratified halves).
+    plain = _objective("catflow", eval_repeats=2, sample_metric=False)
+    outputs = _jit(plain.evaluate, model)({"x": x}, key)
+    k_t, k_draw = jax.random.split(jax.random.split(key, 4)[1])
+    times, keys = eval_times(k_t, 2), jax.random.split(k_draw, 2)
+    draws = [one(x[1], (keys[r], times[r])) / d for r in range(2)]
+    np.testing.assert_allclose(outputs["ce"][1], np.mean(draws), rtol=1e-5)
+    mc_var = (draws[0] - draws[1]) ** 2 / 4 / math.log(2) ** 2
+    np.testing.assert_allclose(outputs["ce_bits_mc_var"][1], mc_var, rtol=1e-4, atol=1e-12)
 
 
 def test_mmd_squared_against_a_hand_computation():
@@ -109,3 +121,13 @@ def test_catflow_digits_smoke_trains_and_writes_the_sample_metric(tmp_path):
     results = train_and_evaluate(config, str(tmp_path))
     assert np.isfinite(results["test_ce_bits"]) and np.isfinite(results["test_sample_mmd2"])
     assert (tmp_path / "report.png").stat().st_size > 0
+
+
+def test_reference_metrics_are_zero_for_a_constant_dataset():
+    # Every kernel value is 1 when all images are equal, so each unbiased MMD^2 is 1 + 1 - 2.
+    ones = np.ones((6, 4), np.int32)
+    dataset = ClassDataset(ones, ones[:2], 2)
+    floors = reference_metrics(dataset, sample_repeats=2, draws=2)
+    assert floors["train"] == (0.0, 0.0) and floors["bernoulli"] == (0.0, 0.0)
+    with pytest.raises(ValueError, match="training split"):
+        reference_metrics(dataset, sample_repeats=4)
