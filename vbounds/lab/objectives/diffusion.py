@@ -26,6 +26,11 @@ mean estimated from the two halves; the Gaussian families add the discrete-time 
 
 The run's report draws bits per dimension over training and 16 ancestral samples of the
 trained model; a sweep's report the test bound of each job.
+
+With ``sample_metric=True`` (``d3pm``, ``mdlm``, ``udlm``; off by default) the evaluation
+also draws ``sample_repeats`` ancestral samples per test image and reports
+``test_sample_mmd2``, the sample metric of :mod:`vbounds.lab.objectives.catflow`, on a key
+of its own (the bound's draws are unchanged).
 """
 
 from __future__ import annotations
