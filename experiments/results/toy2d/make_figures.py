@@ -96,7 +96,13 @@ def table(cfm: str, vdm: str) -> dict:
 
 def nll_figure(rows: dict, learned: dict | None = None) -> None:
     """ring8: each seed's gap to the truth (paired s.e. over the test points); moons: each
-    seed's NLL (bars: VDM's Monte Carlo s.e.; every model shares the test points)."""
+    seed's NLL (bars: VDM's Monte Carlo s.e.; every model shares the test points). VDM's
+    values are the re-evaluation of ``reevaluate_vdm.py`` where it has been run."""
+    reevaluated = {}
+    path = os.path.join(HERE, "vdm_reevaluated.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            reevaluated = json.load(f)
     fig = Figure(figsize=(11, 3.8))
     axes = fig.subplots(1, len(rows))
     for ax, (density, (c, v)) in zip(axes, rows.items(), strict=True):
@@ -104,7 +110,8 @@ def nll_figure(rows: dict, learned: dict | None = None) -> None:
         truth = c[0].get("test_true_nll", 0.0)
 
         def point(r, key, se_key, truth=truth, gap=gap):
-            return r[key] - (truth if gap else 0.0), r.get(se_key, 0.0)
+            value = r["gap"] if key == "nll" and gap and "gap" in r else r[key] - gap * truth
+            return value, r.get(se_key, 0.0)
 
         series = [
             (
@@ -115,21 +122,19 @@ def nll_figure(rows: dict, learned: dict | None = None) -> None:
                 "CFM, ODE 50 steps",
                 [point(r, "test_nll_S50", "test_gap_se" if gap else "") for r in c],
             ),
-            (
-                "VDM bound, fixed",
-                [point(r, "test_nll", "test_gap_se" if gap else "test_nll_mc_se") for r in v],
-            ),
         ]
+        vdm_runs = [("fixed", v, "toy2d_vdm")]
         if learned:
-            series.append(
-                (
-                    "VDM bound, learned",
-                    [
-                        point(r, "test_nll", "test_gap_se" if gap else "test_nll_mc_se")
-                        for r in learned[density]
-                    ],
-                )
-            )
+            vdm_runs.append(("learned", learned[density], "toy2d_vdm_learned"))
+        for label, runs, sweep in vdm_runs:
+            again = reevaluated.get(sweep, {}).get(density)
+            if again:  # the 1,000-draw re-evaluation
+                label += f", {reevaluated[sweep]['repeats']} draws"
+                points = [point(r, "nll", "gap_se" if gap else "mc_se") for r in again]
+            else:
+                se_key = "test_gap_se" if gap else "test_nll_mc_se"
+                points = [point(r, "test_nll", se_key) for r in runs]
+            series.append((f"VDM bound, {label}", points))
         for i, (_label, points) in enumerate(series):
             values, errors = zip(*points, strict=True)
             y = i + 0.15 * (np.arange(len(values)) - 1)
@@ -138,7 +143,7 @@ def nll_figure(rows: dict, learned: dict | None = None) -> None:
             ax.axvline(0.0, color="k", ls="--", lw=1)
             ax.set_xlabel("test NLL - true entropy (nats); bars: paired s.e. over test points")
         else:
-            ax.set_xlabel("test NLL (nats per point); bars: VDM's Monte Carlo s.e.")
+            ax.set_xlabel("test NLL (nats per point); bars: VDM's MC s.e.")
         ax.set_yticks(range(len(series)), [s[0] for s in series], fontsize=8)
         ax.invert_yaxis()
         ax.set_title(f"{density} (dots: seeds 0, 1, 2)")

@@ -309,7 +309,8 @@ def make_report(config, train_key: str, density_and_samples):
             else:
                 lo = min(p[1] for p in points + tests)
                 ax.set_ylim(lo - 0.2, lo + 3.0)
-        ax.legend(fontsize=8)
+        if points or tests:
+            ax.legend(fontsize=8)
         for a in (ax_density, ax_samples):
             a.set_xlim(-GRID_LIMIT, GRID_LIMIT)
             a.set_ylim(-GRID_LIMIT, GRID_LIMIT)
