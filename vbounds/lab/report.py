@@ -19,6 +19,18 @@ def split_rows(rows: Iterable[Mapping]) -> tuple[list[dict], list[dict]]:
     return train, test
 
 
+def job_labels(jobs: list[Mapping]) -> list[str]:
+    """One label per sweep job from its swept values (``"seed=0, noise=uniform"``).
+
+    The swept keys are those of a job's summary that are neither ``step`` nor a ``test_``
+    metric; each is shown by its last dotted component.
+    """
+    if not jobs:
+        return []
+    swept = [k for k in jobs[0] if not k.startswith("test_") and k != "step"]
+    return [", ".join(f"{k.split('.')[-1]}={job[k]}" for k in swept) or "job" for job in jobs]
+
+
 def _numeric_keys(rows: list[dict], skip=("step", "wall_time")) -> list[str]:
     keys = []
     for row in rows:

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 import vbounds as vb
 from vbounds.lab.objectives.base import Objective
 from vbounds.lab.registry import register_objective
-from vbounds.lab.report import split_rows
+from vbounds.lab.report import job_labels, split_rows
 
 #: The sample metric's options and defaults (also declared by d3pm / mdlm / udlm, off there).
 SAMPLE_METRIC_DEFAULTS = {"sample_metric": False, "sample_repeats": 4, "mmd_scale": 16.0}
@@ -353,8 +353,7 @@ def sweep_report(jobs, path: str) -> None:
     """A sweep's report: each job's test sample MMD^2 (and cross-entropy when present)."""
     if not jobs:
         return
-    swept = [k for k in jobs[0] if not k.startswith("test_") and k != "step"]
-    labels = [", ".join(f"{k.split('.')[-1]}={job[k]}" for k in swept) or "job" for job in jobs]
+    labels = job_labels(jobs)
     fig = Figure(figsize=(8, 1.2 + 0.45 * len(jobs)))
     ax = fig.subplots()
     y = np.arange(len(jobs))

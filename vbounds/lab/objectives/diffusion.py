@@ -52,7 +52,7 @@ from vbounds.lab.models.diffusion import categorical_ancestral_sample
 from vbounds.lab.objectives.base import Objective
 from vbounds.lab.objectives.catflow import SAMPLE_METRIC_DEFAULTS, with_sample_metric
 from vbounds.lab.registry import register_objective
-from vbounds.lab.report import split_rows
+from vbounds.lab.report import job_labels, split_rows
 
 vd = vb.diffusion
 NOISES = ("uniform", "absorbing")
@@ -502,8 +502,7 @@ def sweep_report(jobs, path: str) -> None:
     """A sweep's report: each job's test bounds (bits/dim, Monte Carlo error bars)."""
     if not jobs:
         return
-    swept = [k for k in jobs[0] if not k.startswith("test_") and k != "step"]
-    labels = [", ".join(f"{k.split('.')[-1]}={job[k]}" for k in swept) or "job" for job in jobs]
+    labels = job_labels(jobs)
     names = _bound_keys(jobs[0])
     fig = Figure(figsize=(8, 1.2 + 0.45 * len(jobs)))
     ax = fig.subplots()

@@ -45,7 +45,7 @@ import vbounds as vb
 from vbounds.lab.objectives.base import Objective
 from vbounds.lab.objectives.diffusion import _check_int, eval_times
 from vbounds.lab.registry import register_objective
-from vbounds.lab.report import split_rows
+from vbounds.lab.report import job_labels, split_rows
 
 vd = vb.diffusion
 #: The square ``[-GRID_LIMIT, GRID_LIMIT]^2`` of the report's heat-map (standardised data).
@@ -342,8 +342,7 @@ def sweep_report(jobs, path: str) -> None:
     """A sweep's report: each job's test NLL (nats) with its standard error, and the truth."""
     if not jobs:
         return
-    swept = [k for k in jobs[0] if not k.startswith("test_") and k != "step"]
-    labels = [", ".join(f"{k.split('.')[-1]}={job[k]}" for k in swept) or "job" for job in jobs]
+    labels = job_labels(jobs)
     fig = Figure(figsize=(8, 1.2 + 0.4 * len(jobs)))
     ax = fig.subplots()
     y = np.arange(len(jobs))
